@@ -1,0 +1,147 @@
+"""The ``slopscore`` command line. Commands are thin: parse, validate, call the library.
+
+Heavy libraries (torch, open_clip, pyarrow) are imported inside commands so that
+``slopscore --help`` returns at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(
+    name="slopscore",
+    help="Rank art-platform uploads for human review of likely low-effort AI imagery. "
+    "Nothing is ever removed, hidden or demoted by this tool.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Options shared by several commands, defined once.
+ConfigOption = Annotated[
+    Optional[Path],
+    typer.Option("--config", "-c", envvar="SLOPSCORE_CONFIG", exists=True, dir_okay=False,
+                 help="Settings file (YAML); defaults apply when omitted."),
+]
+BackboneOption = Annotated[
+    Optional[str],
+    typer.Option("--backbone", envvar="SLOPSCORE_BACKBONE",
+                 help="e.g. open_clip:ViT-B-32/laion2b_s34b_b79k, "
+                 "open_clip:ViT-B-32@/path/weights.safetensors, effnet-lite0."),
+]
+CacheDirOption = Annotated[
+    Optional[Path],
+    typer.Option("--cache-dir", envvar="SLOPSCORE_CACHE_DIR", file_okay=False,
+                 help="Embedding cache folder."),
+]
+WeightsDirOption = Annotated[
+    Optional[Path],
+    typer.Option("--weights-dir", envvar="SLOPSCORE_WEIGHTS_DIR", file_okay=False,
+                 help="Where pretrained weights are cached (open_clip / Hugging Face)."),
+]
+DownloadOption = Annotated[
+    Optional[bool],
+    typer.Option("--allow-download/--no-download",
+                 help="Whether missing weights may be fetched over the network."),
+]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _user_errors():
+    """Turn expected failures (bad input, missing weights) into one clear line and exit 2."""
+    from slopscore.backbones import BackboneSpecError, BackboneRefusedError, WeightsUnavailableError
+    from slopscore.config import ConfigError
+    from slopscore.manifest import ManifestFormatError
+
+    try:
+        yield
+    except (BackboneSpecError, BackboneRefusedError, WeightsUnavailableError, ConfigError,
+            ManifestFormatError) as exc:
+        _fail(str(exc))
+
+
+def _settings(config: Path | None, **overrides):
+    from slopscore.config import ConfigError, load_settings
+
+    try:
+        return load_settings(config, overrides)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def embed(
+    source: Annotated[Path, typer.Argument(exists=True, help="Manifest (CSV/Parquet/JSONL) or image folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", dir_okay=False, help="Output Parquet file.")],
+    config: ConfigOption = None,
+    backbone: BackboneOption = None,
+    cache_dir: CacheDirOption = None,
+    weights_dir: WeightsDirOption = None,
+    allow_download: DownloadOption = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Images per model call.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Decoding processes (0: in-process).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="auto, fp32 or bf16.")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor fill the cache.")] = False,
+) -> None:
+    """Embed images; writes OUT (Parquet) and OUT.skips.csv (one row per skipped input)."""
+    settings = _settings(
+        config,
+        **{
+            "embedding.backbone": backbone,
+            "embedding.weights_dir": str(weights_dir) if weights_dir else None,
+            "embedding.allow_download": allow_download,
+            "embedding.batch_size": batch_size,
+            "embedding.num_workers": workers,
+            "embedding.device": device,
+            "embedding.precision": precision,
+            "cache.dir": str(cache_dir) if cache_dir else None,
+            "cache.enabled": False if no_cache else None,
+        },
+    )
+    from slopscore.console import print_embed_summary, run_with_progress
+    from slopscore.embedding_job import run_embedding_job
+
+    with _user_errors():
+        summary = run_with_progress(
+            lambda progress: run_embedding_job(source, out, settings, progress=progress)
+        )
+    print_embed_summary(summary)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Folder for the demo's data and outputs.")] = Path("demo"),
+    backbone: BackboneOption = None,
+    weights_dir: WeightsDirOption = None,
+) -> None:
+    """Run the whole pipeline offline on a generated, clearly synthetic platform."""
+    from slopscore.demo import run_demo
+
+    with _user_errors():
+        run_demo(out, backbone=backbone, weights_dir=weights_dir)
+
+
+@app.command()
+def backbones(weights_dir: WeightsDirOption = None) -> None:
+    """List the backbone forms and whether each named one works offline here."""
+    from slopscore.console import print_backbones
+
+    print_backbones(weights_dir)
+
+
+def main() -> None:  # pragma: no cover - console-script entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,154 @@
+"""Validated, frozen settings loaded from ``configs/*.yaml`` with CLI overrides.
+
+Errors name the key, the value given and what is allowed, e.g.::
+
+    configs/default.yaml: embedding.precision = 'fp8': Input should be 'auto', 'fp32' or 'bf16'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from slopscore.backbones import DEFAULT_BACKBONE, BackboneSpecError, parse_backbone
+from slopscore.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
+CONFIG_ENV = "SLOPSCORE_CONFIG"
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that does not validate."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EmbeddingSettings(_Frozen):
+    """How images become embeddings."""
+
+    backbone: str = DEFAULT_BACKBONE
+    batch_size: int = Field(32, ge=1, le=4096)
+    num_workers: int = Field(1, ge=0, le=64)
+    device: str = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    weights_dir: str | None = None
+    allow_download: bool = True
+
+    @field_validator("backbone")
+    @classmethod
+    def _known_backbone(cls, value: str) -> str:
+        try:
+            parse_backbone(value)
+        except BackboneSpecError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        kind = value.split(":", 1)[0]
+        if kind not in {"auto", "cpu", "cuda", "mps"}:
+            raise ValueError("allowed: auto, cpu, cuda, cuda:N, mps")
+        return value
+
+
+class CacheSettings(_Frozen):
+    """Where embeddings are kept between runs."""
+
+    dir: str = "~/.cache/slopscore/embeddings"
+    enabled: bool = True
+
+
+class ImageSettings(_Frozen):
+    """Limits applied to every uploaded file."""
+
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1)
+    max_bytes: int = Field(DEFAULT_MAX_BYTES, ge=1)
+
+
+class Settings(_Frozen):
+    """All settings; each section documents its keys."""
+
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    cache: CacheSettings = CacheSettings()
+    images: ImageSettings = ImageSettings()
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Load settings from YAML (or defaults), then apply dotted-key overrides.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        A YAML file; ``$SLOPSCORE_CONFIG`` is used when None and set.
+    overrides : mapping, optional
+        ``{"embedding.batch_size": 64}``; None values are ignored, so CLI
+        options that were not given change nothing.
+
+    Raises
+    ------
+    ConfigError
+        Unreadable YAML, unknown keys, or invalid values (each one named).
+    """
+    path = path or os.environ.get(CONFIG_ENV)
+    data: dict[str, Any] = {}
+    origin = "defaults"
+    if path:
+        origin = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config {path} is not valid YAML: {exc}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config {path} must be a mapping of sections")
+        data = loaded or {}
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, dotted, value)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(error) for error in exc.errors())
+        raise ConfigError(f"{origin}: {problems}") from None
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = data
+    for key in parents:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {dotted}: {key} is not a section")
+    node[leaf] = value
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"{key} is not a known setting; allowed here: {', '.join(_keys_at(error['loc'][:-1]))}"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{key} = {error.get('input')!r}: {message}"
+
+
+def _keys_at(loc: tuple) -> list[str]:
+    """Setting names valid in the section at ``loc``."""
+    model: type[BaseModel] = Settings
+    for part in loc:
+        annotation = model.model_fields[str(part)].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)

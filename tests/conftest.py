@@ -1,0 +1,64 @@
+"""Shared fixtures. Tests never touch the network: any connection beyond loopback fails."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+os.environ["SLOPSCORE_ALLOW_TEST_BACKBONE"] = "1"
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+REPO = Path(__file__).resolve().parents[1]
+REALDATA = Path(os.environ.get("SLOPSCORE_REALDATA", REPO.parent / "shared" / "realdata"))
+
+_real_connect = socket.socket.connect
+
+
+class NetworkBlocked(RuntimeError):
+    """A test tried to reach a non-loopback address."""
+
+
+def _guarded_connect(self, address):
+    host = address[0] if isinstance(address, tuple) else None
+    if host is not None and self.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            raise NetworkBlocked(f"test attempted a network connection to {address!r}")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Fail any attempt to connect outside this machine."""
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    """``../shared/realdata``; tests using it skip cleanly when it is absent."""
+    if not (REALDATA / "manifest.csv").is_file():
+        pytest.skip(f"real-data corpus not found at {REALDATA}")
+    return REALDATA
+
+
+@pytest.fixture(scope="session")
+def effnet():
+    """The real ImageNet EfficientNet-Lite0 backbone (loaded once)."""
+    from slopscore.backbones import load_backbone
+
+    return load_backbone("effnet-lite0")
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """The tiny random-weight open_clip tower (tests only)."""
+    from slopscore.backbones import load_backbone
+
+    return load_backbone("test:tiny-clip")

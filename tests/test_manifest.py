@@ -1,0 +1,112 @@
+"""Manifests from strangers: formats, validation, bounds, duplicates."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from slopscore.manifest import (
+    Label,
+    ManifestFormatError,
+    RowError,
+    count_manifest_rows,
+    iter_manifest,
+    read_manifest,
+)
+
+HEADER = "item_id,artist_id,path,uploaded_at,label,declared_ai,has_process_notes,title,tags\n"
+
+
+def test_csv_rows_are_parsed_and_paths_resolved(tmp_path):
+    (tmp_path / "m.csv").write_text(
+        HEADER
+        + "a1,artist-1,img/a.png,2026-03-01T10:00:00+00:00,ai_slop,false,no,Sunset,Painting;Landscape\n"
+        + "a2,artist-1,/abs/b.jpg,2026-03-01T11:00:00Z,,,,,\n"
+    )
+    manifest = read_manifest(tmp_path / "m.csv")
+    assert manifest.errors == []
+    first, second = manifest.rows
+    assert first.path == str(tmp_path / "img/a.png") and second.path == "/abs/b.jpg"
+    assert first.label is Label.AI_SLOP and first.label.is_violation and first.label.is_ai
+    assert first.declared_ai is False and first.has_process_notes is False
+    assert first.tags == ("painting", "landscape")
+    assert second.label is None and second.declared_ai is None and second.title is None
+    assert second.uploaded_at.tzinfo is not None and first.row_number == 2
+
+
+def test_bad_rows_become_errors_and_reading_continues(tmp_path):
+    (tmp_path / "m.csv").write_text(
+        HEADER
+        + "ok1,a,x.png,2026-03-01T10:00:00,human,,,,\n"
+        + "bad-date,a,x.png,yesterday,human,,,,\n"
+        + "bad-label,a,x.png,2026-03-01T10:00:00,robot,,,,\n"
+        + ",a,x.png,2026-03-01T10:00:00,human,,,,\n"
+        + "bad-bool,a,x.png,2026-03-01T10:00:00,human,maybe,,,\n"
+        + "ok1,a,y.png,2026-03-01T10:00:00,human,,,,\n"
+        + "extra,a,x.png,2026-03-01T10:00:00,human,,,,,surplus\n"
+        + "ok2,a,z.png,2026-03-02T10:00:00,ai_assisted,true,true,,\n"
+    )
+    manifest = read_manifest(tmp_path / "m.csv")
+    assert [r.item_id for r in manifest.rows] == ["ok1", "ok2"]
+    reasons = {(e.row_number, e.reason) for e in manifest.errors}
+    assert reasons == {(3, "malformed_row"), (4, "malformed_row"), (5, "malformed_row"),
+                       (6, "malformed_row"), (7, "duplicate_item_id"), (8, "malformed_row")}
+    assert any("robot" in e.detail and "ai_slop" in e.detail for e in manifest.errors)
+
+
+def test_untrusted_strings_are_bounded(tmp_path):
+    long_title = "t" * 5000
+    (tmp_path / "m.csv").write_text(
+        HEADER
+        + f"ok,a,x.png,2026-03-01T10:00:00,,,,{long_title},{';'.join(['tag'] * 3)}\n"
+        + f"{'i' * 500},a,x.png,2026-03-01T10:00:00,,,,,\n"
+        + "ctl,a\x07b,x.png,2026-03-01T10:00:00,,,,,\n"
+        + f"many,a,x.png,2026-03-01T10:00:00,,,,,{';'.join(f't{i}' for i in range(80))}\n"
+    )
+    manifest = read_manifest(tmp_path / "m.csv")
+    assert [r.item_id for r in manifest.rows] == ["ok"]
+    assert len(manifest.rows[0].title) == 300 and manifest.rows[0].tags == ("tag",)
+    assert len(manifest.errors) == 3
+
+
+def test_jsonl_and_parquet_match_csv(tmp_path):
+    records = [
+        {"item_id": "j1", "artist_id": "a", "path": "p.png", "uploaded_at": "2026-01-01T00:00:00+00:00",
+         "label": "human", "tags": ["ink", "portrait"]},
+        {"item_id": "j2", "artist_id": "b", "path": "q.png", "uploaded_at": "2026-01-02T00:00:00+00:00",
+         "declared_ai": True},
+    ]
+    (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n{broken\n[1,2]\n")
+    columns = ["item_id", "artist_id", "path", "uploaded_at", "label", "declared_ai", "tags"]
+    flat = [{c: (";".join(r["tags"]) if c == "tags" and c in r else r.get(c)) for c in columns}
+            for r in records]
+    pq.write_table(pa.Table.from_pylist(flat), tmp_path / "m.parquet")
+    from_jsonl = read_manifest(tmp_path / "m.jsonl")
+    from_parquet = read_manifest(tmp_path / "m.parquet")
+    assert [r.item_id for r in from_jsonl.rows] == ["j1", "j2"] == [r.item_id for r in from_parquet.rows]
+    assert from_jsonl.rows[0].tags == from_parquet.rows[0].tags == ("ink", "portrait")
+    assert from_jsonl.rows[1].declared_ai is True and from_parquet.rows[1].declared_ai is True
+    assert [e.reason for e in from_jsonl.errors] == ["malformed_row", "malformed_row"]
+    assert count_manifest_rows(tmp_path / "m.parquet") == 2
+
+
+def test_missing_required_columns_fail_the_whole_manifest(tmp_path):
+    (tmp_path / "m.csv").write_text("item_id,path\nx,y.png\n")
+    with pytest.raises(ManifestFormatError, match="artist_id"):
+        read_manifest(tmp_path / "m.csv")
+    (tmp_path / "m.xlsx").write_text("")
+    with pytest.raises(ManifestFormatError, match="unknown type"):
+        read_manifest(tmp_path / "m.xlsx")
+
+
+def test_folder_of_images_is_a_manifest(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ("b.png", "a.jpg", "sub/c.webp", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    rows = list(iter_manifest(tmp_path))
+    assert [r.item_id for r in rows] == ["a.jpg", "b.png", "sub/c.webp"]
+    assert not any(isinstance(r, RowError) for r in rows)
+    assert count_manifest_rows(tmp_path) == 3
