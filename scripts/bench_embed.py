@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--backbone", default="vit-b-32-random",
                         help="'vit-b-32-random' (default) or any backbone string, e.g. effnet-lite0")
     parser.add_argument("--jpeg-size", default="1600x1200")
-    parser.add_argument("--png-size", default="768x768")
+    parser.add_argument("--png-size", default="1024x1024")
     parser.add_argument("--precision", choices=["fp32", "bf16"], action="append",
                         help="repeatable; default: fp32 and, where supported, bf16")
     args = parser.parse_args()

@@ -250,6 +250,8 @@ def decode_image(
 def _unidentified(data: bytes, digest: str) -> ImageLoadError:
     """Classify bytes Pillow cannot identify: damaged image or something else entirely."""
     fmt = next((name for magic, name in _SIGNATURES.items() if data.startswith(magic)), None)
+    if fmt is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        fmt = "WEBP"
     if fmt is None:
         return ImageLoadError(SkipReason.NOT_AN_IMAGE, "not a recognised image format", digest)
     end = _END_MARKERS.get(fmt)

@@ -120,9 +120,7 @@ def count_manifest_rows(source: str | os.PathLike[str]) -> int | None:
             if suffix == ".csv":
                 return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
             return sum(1 for line in handle if line.strip())
-    except (OSError, csv.Error, ValueError):
-        return None
-    except Exception:  # pyarrow's errors for unreadable Parquet files
+    except Exception:  # only a hint for the progress bar; reading reports the real error
         return None
 
 
