@@ -1,0 +1,88 @@
+"""MLflow: a real local store; the registered scorer reloads by URI in a new process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from slopscore.classifier import AIDetector
+from slopscore.scorer import Scorer, ScorerInfo
+from slopscore.tracking import log_scorer_run
+from slopscore.triage import TriageModel
+
+
+@pytest.fixture
+def features():
+    rng = np.random.default_rng(0)
+    n, d = 300, 16
+    X = rng.normal(size=(n, d))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    y = (X[:, 0] + 0.3 * rng.normal(size=n) > 0).astype(int)
+    groups = np.array([f"a{i % 30}" for i in range(n)])
+    frame = pd.DataFrame({
+        "embedding": list(X.astype(np.float32)),
+        "centroid_z": rng.normal(size=n),
+        "portfolio_size": rng.integers(0, 50, n),
+        "near_duplicates": rng.integers(0, 5, n),
+        "file_says_ai": rng.random(n) < 0.1,
+        "file_generator": [None] * n,
+    })
+    frame.loc[3, "embedding"] = None  # an item whose image could not be embedded
+    return X, y, groups, frame
+
+
+def _scorer(X, y, groups) -> Scorer:
+    info = ScorerInfo(backbone="test:tiny-clip", backbone_id="test:tiny-clip/seed0",
+                      preprocess_id="p", embed_dim=X.shape[1], training_digest="abc",
+                      n_training_items=len(y))
+    return Scorer(info, AIDetector().fit(X, y, groups), TriageModel())
+
+
+def test_scorer_save_and_load_round_trip(tmp_path, features):
+    X, y, groups, frame = features
+    scorer = _scorer(X, y, groups)
+    again = Scorer.load(scorer.save(tmp_path / "s"))
+    pd.testing.assert_frame_equal(scorer.score_frame(frame), again.score_frame(frame))
+    scored = scorer.score_frame(frame)
+    assert np.isnan(scored.loc[3, "p_ai"]) and 0 < scored.loc[3, "triage_score"] < 1
+    assert set(scored["model_version"]) == {"local"}
+
+
+def test_registered_model_reloads_by_uri_in_a_new_process(tmp_path, features, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    X, y, groups, frame = features
+    figure = tmp_path / "reliability.png"
+    figure.write_bytes(b"\x89PNG\r\n\x1a\n")
+    registered = log_scorer_run(
+        _scorer(X, y, groups), store_dir=tmp_path / "mlruns", params={"C": 1.0},
+        metrics={"auroc": 0.9, "ece": 0.05}, artifacts={"plots": figure},
+        dataset=pd.DataFrame({"item_id": ["a", "b"], "label": ["human", "ai_slop"]}),
+    )
+    client = MlflowClient()
+    run = client.get_run(registered.run_id)
+    assert run.data.metrics == {"auroc": 0.9, "ece": 0.05}
+    assert run.data.tags["training_digest"] == "abc"
+    assert [a.path for a in client.list_artifacts(registered.run_id, "plots")] == ["plots/reliability.png"]
+    assert str(client.get_model_version_by_alias("slopscore-scorer", "champion").version) == registered.version
+
+    expected = registered.scorer.score_frame(frame)
+    assert set(expected["model_version"]) == {registered.scorer.info.model_version}
+    frame.to_pickle(tmp_path / "frame.pkl")
+    code = (
+        "import sys, pandas as pd\n"
+        "from slopscore.tracking import load_scorer_model\n"
+        f"model = load_scorer_model({registered.alias_uri!r}, {str(tmp_path / 'mlruns')!r})\n"
+        f"model.predict(pd.read_pickle({str(tmp_path / 'frame.pkl')!r})).to_pickle({str(tmp_path / 'out.pkl')!r})\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=tmp_path,
+                   env={k: v for k, v in __import__("os").environ.items() if k != "MLFLOW_TRACKING_URI"})
+    pd.testing.assert_frame_equal(pd.read_pickle(tmp_path / "out.pkl"), expected)
+    assert all(isinstance(json.loads(r), list) for r in expected["reasons"])
+    mlflow.set_tracking_uri(None)
