@@ -147,19 +147,18 @@ def _schema(dim: int) -> pa.Schema:
         ("skip_reason", pa.string()),
         ("detail", pa.string()),
         ("from_cache", pa.bool_()),
-        ("embedding", pa.list_(pa.float32(), dim)),
+        ("embedding", pa.list_(pa.float32())),
     ])
 
 
 def _to_table(records: list[dict], schema: pa.Schema, dim: int) -> pa.Table:
-    """Columns from records; embeddings go in as one contiguous float32 block."""
-    values = np.zeros((len(records), dim), dtype=np.float32)
-    missing = np.ones(len(records), dtype=bool)
-    for i, record in enumerate(records):
-        if record["embedding"] is not None:
-            values[i], missing[i] = record["embedding"], False
-    embedding = pa.FixedSizeListArray.from_arrays(
-        pa.array(values.reshape(-1)), dim, mask=pa.array(missing)
+    """Columns from records; embeddings go in as one contiguous float32 block (null when skipped)."""
+    present = np.array([r["embedding"] is not None for r in records], dtype=bool)
+    values = np.stack([r["embedding"] for r in records if r["embedding"] is not None]) if present.any() \
+        else np.zeros((0, dim), np.float32)
+    offsets = np.concatenate([[0], np.cumsum(present * dim)]).astype(np.int32)
+    embedding = pa.ListArray.from_arrays(
+        pa.array(offsets), pa.array(values.reshape(-1).astype(np.float32)), mask=pa.array(~present)
     )
     columns = {name: [r[name] for r in records] for name in schema.names if name != "embedding"}
     columns["embedding"] = embedding
