@@ -38,6 +38,7 @@ def test_settings_are_frozen():
         ("embedding:\n  backbone: resnet\n", ["embedding.backbone", "'resnet'", "open_clip:ARCH/TAG"]),
         ("embeding:\n  batch_size: 4\n", ["embeding is not a known setting", "embedding"]),
         ("cache:\n  dirr: /x\n", ["cache.dirr is not a known setting", "dir, enabled"]),
+        ("triage:\n  weights:\n    file_says_ai: -1\n", ["triage.weights", "file_says_ai >= 0"]),
     ],
 )
 def test_errors_name_key_value_and_allowed(tmp_path, yaml_text, expected):

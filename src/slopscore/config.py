@@ -74,12 +74,64 @@ class ImageSettings(_Frozen):
     max_bytes: int = Field(DEFAULT_MAX_BYTES, ge=1)
 
 
+class PortfolioSettings(_Frozen):
+    """How an upload is compared with the artist's own earlier accepted works."""
+
+    min_portfolio: int = Field(5, ge=1)
+    k_nearest: int = Field(5, ge=1)
+    near_duplicate_similarity: float = Field(0.95, gt=0, le=1)
+    near_duplicate_window_hours: float = Field(24.0, gt=0)
+    burst_window_hours: float = Field(1.0, gt=0)
+    pdq_max_distance: int = Field(31, ge=0, le=256)
+    pdq_min_quality: int = Field(50, ge=0, le=100)
+
+
+class TriageSettings(_Frozen):
+    """The triage combination: default weights until enough reviewer decisions exist."""
+
+    weights: dict[str, float] = Field(default_factory=dict)
+    min_decisions: int = Field(200, ge=10)
+    min_per_class: int = Field(20, ge=1)
+    review_threshold: float = Field(0.5, gt=0, lt=1)
+
+    @field_validator("weights")
+    @classmethod
+    def _known_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        from slopscore.triage import TriageModel
+
+        TriageModel.from_config(value)  # raises with the names and signs allowed
+        return value
+
+
+class TrainingSettings(_Frozen):
+    """Splits and evaluation."""
+
+    test_fraction: float = Field(0.25, gt=0, lt=1)
+    calibration: Literal["auto", "sigmoid", "isotonic", "temperature"] = "auto"
+    random_state: int = 0
+    review_budget_per_day: int = Field(50, ge=1)
+    segment_min_count: int = Field(20, ge=1)
+
+
+class TrackingSettings(_Frozen):
+    """Where runs and models go (MLFLOW_TRACKING_URI overrides store_dir)."""
+
+    store_dir: str = "mlruns"
+    experiment: str = "slopscore"
+    model_name: str = "slopscore-scorer"
+    alias: str = "champion"
+
+
 class Settings(_Frozen):
     """All settings; each section documents its keys."""
 
     embedding: EmbeddingSettings = EmbeddingSettings()
     cache: CacheSettings = CacheSettings()
     images: ImageSettings = ImageSettings()
+    portfolio: PortfolioSettings = PortfolioSettings()
+    triage: TriageSettings = TriageSettings()
+    training: TrainingSettings = TrainingSettings()
+    tracking: TrackingSettings = TrackingSettings()
 
 
 def load_settings(
