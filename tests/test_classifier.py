@@ -36,7 +36,7 @@ def test_grouped_split_explains_impossible_requests():
     y = np.array([0, 0, 1, 1])
     with pytest.raises(SplitError, match="at least 2 artists"):
         grouped_split(y, np.array(["a"] * 4), 0.5)
-    with pytest.raises(SplitError, match="positives 2, negatives 2"):
+    with pytest.raises(SplitError, match="items per class 0: 2, 1: 2"):
         grouped_split(y, np.array(["a", "a", "b", "b"]), 0.5)  # each artist holds one class
 
 

@@ -11,6 +11,8 @@ grouped cross-validation on the fitting artists, and the calibrator is fitted on
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
@@ -30,7 +32,7 @@ def grouped_split(
     y: np.ndarray, groups: np.ndarray, test_fraction: float, *, random_state: int = 0,
     max_tries: int = 50,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Split indices so that no group (artist) is on both sides and both sides hold both classes.
+    """Split indices so that no group (artist) is on both sides and both sides hold every class.
 
     Returns
     -------
@@ -49,13 +51,14 @@ def grouped_split(
         raise SplitError(f"need at least 2 artists to split by artist, got {n_groups}")
     splitter = GroupShuffleSplit(n_splits=max_tries, test_size=test_fraction,
                                  random_state=random_state)
+    classes = np.unique(y)
     for first, second in splitter.split(y, y, groups):
-        if len(np.unique(y[first])) == 2 and len(np.unique(y[second])) == 2:
+        if len(np.unique(y[first])) == len(np.unique(y[second])) == len(classes):
             return first, second
+    counts = ", ".join(f"{c}: {int((y == c).sum())}" for c in classes)
     raise SplitError(
-        f"no split of {n_groups} artists gives both classes on both sides in {max_tries} "
-        f"tries (positives {int(y.sum())}, negatives {int((1 - y).sum())}); "
-        "more artists with AI and with human work are needed"
+        f"no split of {n_groups} artists puts every class on both sides in {max_tries} "
+        f"tries (items per class {counts}); more artists with each kind of work are needed"
     )
 
 
@@ -133,7 +136,10 @@ class AIDetector(ClassifierMixin, BaseEstimator):
         if method == "auto":
             method = "isotonic" if len(cal_idx) >= self.isotonic_min_samples else "sigmoid"
         self.calibrated_ = CalibratedClassifierCV(FrozenEstimator(head), method=method)
-        self.calibrated_.fit(X[cal_idx], y[cal_idx])
+        with warnings.catch_warnings():
+            # A frozen head is calibrated on all given data; sklearn still checks fold sizes.
+            warnings.filterwarnings("ignore", message="The least populated class")
+            self.calibrated_.fit(X[cal_idx], y[cal_idx])
         self.head_ = head
         self.calibration_method_ = method
         self.n_fit_, self.n_calibration_ = len(fit_idx), len(cal_idx)
