@@ -153,7 +153,7 @@ def read_source(source: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYT
                 raise ImageLoadError(
                     SkipReason.TOO_LARGE, f"file has {size} bytes, the limit is {max_bytes}"
                 )
-            data = handle.read(max_bytes + 1)
+            data = handle.read(min(size, max_bytes) + 1)  # +1 notices files that grew
     except FileNotFoundError:
         raise ImageLoadError(SkipReason.MISSING, "no file at this path") from None
     except IsADirectoryError:
