@@ -18,7 +18,7 @@ runner = CliRunner()
 def test_help_lists_commands():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("embed", "demo", "backbones"):
+    for command in ("embed", "train", "evaluate", "demo", "backbones"):
         assert command in result.output
 
 

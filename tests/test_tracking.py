@@ -62,7 +62,7 @@ def test_registered_model_reloads_by_uri_in_a_new_process(tmp_path, features, mo
     figure.write_bytes(b"\x89PNG\r\n\x1a\n")
     registered = log_scorer_run(
         _scorer(X, y, groups), store_dir=tmp_path / "mlruns", params={"C": 1.0},
-        metrics={"auroc": 0.9, "ece": 0.05}, artifacts={"plots": figure},
+        metrics={"auroc": 0.9, "ece": 0.05}, artifacts=[("plots", figure)],
         dataset=pd.DataFrame({"item_id": ["a", "b"], "label": ["human", "ai_slop"]}),
     )
     client = MlflowClient()

@@ -58,14 +58,15 @@ def _fail(message: str, code: int = 2) -> None:
 @contextlib.contextmanager
 def _user_errors():
     """Turn expected failures (bad input, missing weights) into one clear line and exit 2."""
-    from slopscore.backbones import BackboneSpecError, BackboneRefusedError, WeightsUnavailableError
+    from slopscore.backbones import BackboneRefusedError, BackboneSpecError, WeightsUnavailableError
+    from slopscore.classifier import SplitError
     from slopscore.config import ConfigError
     from slopscore.manifest import ManifestFormatError
 
     try:
         yield
     except (BackboneSpecError, BackboneRefusedError, WeightsUnavailableError, ConfigError,
-            ManifestFormatError) as exc:
+            ManifestFormatError, SplitError) as exc:
         _fail(str(exc))
 
 
@@ -108,14 +109,75 @@ def embed(
             "cache.enabled": False if no_cache else None,
         },
     )
-    from slopscore.console import print_embed_summary, run_with_progress
+    from slopscore.console import print_embed_summary, progress_bars
     from slopscore.embedding_job import run_embedding_job
 
-    with _user_errors():
-        summary = run_with_progress(
-            lambda progress: run_embedding_job(source, out, settings, progress=progress)
-        )
+    with _user_errors(), progress_bars() as bar:
+        summary = run_embedding_job(source, out, settings, progress=lambda total: bar("embedding", total))
     print_embed_summary(summary)
+
+
+StoreOption = Annotated[
+    Optional[Path],
+    typer.Option("--mlflow-store", envvar="SLOPSCORE_MLFLOW_STORE", file_okay=False,
+                 help="Local MLflow store folder (MLFLOW_TRACKING_URI overrides)."),
+]
+
+
+@app.command()
+def train(
+    manifest: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Labelled manifest.")],
+    out: Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Folder for embeddings, plots, report.")] = Path("slopscore-train"),
+    config: ConfigOption = None,
+    backbone: BackboneOption = None,
+    cache_dir: CacheDirOption = None,
+    weights_dir: WeightsDirOption = None,
+    allow_download: DownloadOption = None,
+    mlflow_store: StoreOption = None,
+) -> None:
+    """Train the detector and triage on labelled uploads; log to MLflow and register the model."""
+    settings = _settings(config, **{
+        "embedding.backbone": backbone,
+        "embedding.weights_dir": str(weights_dir) if weights_dir else None,
+        "embedding.allow_download": allow_download,
+        "cache.dir": str(cache_dir) if cache_dir else None,
+        "tracking.store_dir": str(mlflow_store) if mlflow_store else None,
+    })
+    from slopscore.console import console, print_training_summary, progress_bars
+    from slopscore.tracking import ui_command
+    from slopscore.training import train as train_scorer
+
+    with _user_errors(), progress_bars() as progress:
+        outcome = train_scorer(manifest, settings, out, progress=progress, log=console.print)
+    print_training_summary(outcome)
+    console.print(f"report: {outcome.evaluation.report}\nMLflow UI: {ui_command(settings.tracking.store_dir)}")
+
+
+@app.command()
+def evaluate(
+    manifest: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Labelled manifest.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="MLflow model URI, e.g. models:/slopscore-scorer@champion.")],
+    out: Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Folder for plots and report.")] = Path("slopscore-eval"),
+    config: ConfigOption = None,
+    cache_dir: CacheDirOption = None,
+    weights_dir: WeightsDirOption = None,
+    mlflow_store: StoreOption = None,
+) -> None:
+    """Evaluate a logged scorer on labelled uploads; log the metrics and report to MLflow."""
+    settings = _settings(config, **{
+        "embedding.weights_dir": str(weights_dir) if weights_dir else None,
+        "cache.dir": str(cache_dir) if cache_dir else None,
+        "tracking.store_dir": str(mlflow_store) if mlflow_store else None,
+    })
+    from slopscore.console import console, progress_bars
+    from slopscore.training import evaluate_model
+
+    with _user_errors(), progress_bars() as progress:
+        outcome = evaluate_model(model, manifest, settings, out, progress=progress)
+    for key in ("detector_auroc", "detector_average_precision", "detector_ece", "triage_auroc",
+                "triage_average_precision", "triage_ece"):
+        console.print(f"{key}: {outcome.metrics.get(key, float('nan')):.4f}")
+    console.print(f"report: {outcome.report}")
 
 
 @app.command()

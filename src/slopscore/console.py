@@ -5,23 +5,60 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from rich.console import Console
 from rich.table import Table
 
 from slopscore.progress import progress_bar
 
-__all__ = ["console", "print_backbones", "print_embed_summary", "run_with_progress"]
+__all__ = ["console", "print_backbones", "print_embed_summary", "print_queue", "print_training_summary",
+           "progress_bars"]
 
 console = Console()
-T = TypeVar("T")
 
 
-def run_with_progress(job: Callable[[Callable], T], description: str = "embedding") -> T:
-    """Run ``job(progress)``; ``progress(total)`` opens a bar and returns its ``advance``."""
+@contextlib.contextmanager
+def progress_bars():
+    """Yield ``open_bar(description, total) -> advance``; opening a bar finishes the previous one."""
     with contextlib.ExitStack() as stack:
-        return job(lambda total: stack.enter_context(progress_bar(description, total)))
+        def open_bar(description: str, total: int | None):
+            stack.pop_all().close()
+            return stack.enter_context(progress_bar(description, total))
+
+        yield open_bar
+
+
+def print_training_summary(outcome) -> None:
+    """Headline metrics of a training run and where its outputs went."""
+    m = outcome.evaluation.metrics
+    table = Table("metric (held-out artists)", "detector P(AI)", "triage score")
+    for key, label in (("auroc", "AUROC"), ("average_precision", "average precision"),
+                       ("brier_score", "Brier score"), ("ece", "ECE"),
+                       ("tpr_at_fpr_1pct", "detection at 1% FPR"),
+                       ("tpr_at_fpr_5pct", "detection at 5% FPR")):
+        table.add_row(label, _fmt(m.get(f"detector_{key}")), _fmt(m.get(f"triage_{key}")))
+    console.print(table)
+    console.print(f"trained on {outcome.n_train} items, evaluated on {outcome.n_test}; "
+                  f"registered {outcome.registered.alias_uri} (version {outcome.registered.version})")
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None or value != value else f"{value:.3f}"
+
+
+def print_queue(queue, limit: int = 10) -> None:
+    """The top of the review queue: score, artist, item, reasons (all text escaped)."""
+    import json
+
+    from rich.markup import escape
+
+    table = Table("#", "triage", "P(AI)", "item", "artist", "why", title="review queue (highest first)",
+                  show_lines=True)
+    for rank, row in enumerate(queue.head(limit).itertuples(), start=1):
+        reasons = json.loads(row.reasons) if isinstance(row.reasons, str) else []
+        table.add_row(str(rank), _fmt(row.triage_score), _fmt(row.p_ai), escape(str(row.item_id)),
+                      escape(str(row.artist_id)), escape("; ".join(reasons)) or "-")
+    console.print(table)
 
 
 def print_embed_summary(summary) -> None:

@@ -1,16 +1,26 @@
-"""``slopscore demo``: the main job end to end, offline, on a generated synthetic platform."""
+"""``slopscore demo``: the whole pipeline, offline, on a generated synthetic platform.
+
+Generate the platform, train on its history, evaluate on held-out artists, score
+today's uploads and print the top of the review queue with reasons.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from slopscore.backbones import DEFAULT_BACKBONE, EFFNET_BACKBONE, weights_available_offline
-from slopscore.config import load_settings
-from slopscore.console import console, print_embed_summary, run_with_progress
-from slopscore.demo_platform import generate_platform
-from slopscore.embedding_job import EmbedJobSummary, run_embedding_job
+from dataclasses import dataclass
 
-__all__ = ["choose_demo_backbone", "run_demo"]
+import pandas as pd
+
+from slopscore.config import load_settings
+from slopscore.console import console, print_queue, print_training_summary, progress_bars
+from slopscore.demo_platform import generate_platform
+from slopscore.scoring import score_uploads
+from slopscore.tracking import ui_command
+from slopscore.training import TrainOutcome, train
+
+__all__ = ["DemoOutcome", "choose_demo_backbone", "run_demo"]
 
 
 def choose_demo_backbone(weights_dir: str | Path | None = None) -> tuple[str, str]:
@@ -30,8 +40,8 @@ def choose_demo_backbone(weights_dir: str | Path | None = None) -> tuple[str, st
 
 
 def run_demo(out: str | Path, *, backbone: str | None = None,
-             weights_dir: str | Path | None = None) -> EmbedJobSummary:
-    """Generate the platform under ``out`` and embed every upload; print what happened."""
+             weights_dir: str | Path | None = None) -> "DemoOutcome":
+    """Generate the platform under ``out``, train, evaluate, score today's uploads; print it all."""
     out = Path(out)
     console.rule("slopscore demo (synthetic data, offline)")
     platform = generate_platform(out / "platform", seed=0)
@@ -46,8 +56,32 @@ def run_demo(out: str | Path, *, backbone: str | None = None,
         "embedding.allow_download": False,
         "embedding.weights_dir": str(weights_dir) if weights_dir else None,
         "cache.dir": str(out / "cache"),
+        "tracking.store_dir": str(out / "mlruns"),
     })
-    summary = run_with_progress(lambda progress: run_embedding_job(
-        platform.manifest, out / "embeddings.parquet", settings, progress=progress))
-    print_embed_summary(summary)
-    return summary
+    console.rule("train on the history (uploads before today)")
+    with progress_bars() as progress:
+        trained = train(platform.history, settings, out / "training", progress=progress,
+                        log=console.print)
+    print_training_summary(trained)
+    console.rule("score today's uploads")
+    with progress_bars() as progress:
+        queue = score_uploads(trained.scorer, platform.new_uploads, settings, out / "scoring",
+                              history=platform.history, progress=progress)
+    queue_path = out / "queue.csv"
+    queue.to_csv(queue_path, index=False)
+    print_queue(queue, limit=12)
+    console.print(f"full queue: {queue_path} ({len(queue)} rows = "
+                  f"{int((queue['status'] == 'embedded').sum())} scored + "
+                  f"{int((queue['status'] != 'embedded').sum())} skipped)")
+    console.print(f"evaluation report: {trained.evaluation.report}")
+    console.print(f"MLflow: {ui_command(settings.tracking.store_dir)}  (model {trained.registered.alias_uri})")
+    return DemoOutcome(trained, queue, queue_path)
+
+
+@dataclass
+class DemoOutcome:
+    """What the demo produced."""
+
+    trained: TrainOutcome
+    queue: pd.DataFrame
+    queue_path: Path

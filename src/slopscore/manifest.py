@@ -158,7 +158,7 @@ def iter_manifest(source: str | os.PathLike[str]) -> Iterator[ManifestRow | RowE
             f"manifest {source.name}: unknown type {suffix!r}; use .csv, .parquet or .jsonl"
         )
     seen: set[str] = set()
-    base = source.parent
+    base = source.resolve().parent
     for number, record in readers[suffix](source):
         if isinstance(record, RowError):
             yield record

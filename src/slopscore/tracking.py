@@ -7,9 +7,12 @@ with ``mlflow ui --backend-store-uri sqlite:///<store>/mlflow.db``.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import tempfile
-from collections.abc import Mapping
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -85,7 +88,7 @@ def log_scorer_run(
     store_dir: str | os.PathLike[str],
     params: Mapping[str, object],
     metrics: Mapping[str, float],
-    artifacts: Mapping[str, str | os.PathLike[str]] = (),
+    artifacts: Sequence[tuple[str, str | os.PathLike[str]]] = (),
     dataset: pd.DataFrame | None = None,
     registered_name: str = DEFAULT_MODEL_NAME,
     alias: str = "champion",
@@ -110,9 +113,9 @@ def log_scorer_run(
         if dataset is not None:
             mlflow.log_input(mlflow.data.from_pandas(dataset, name="training-manifest"),
                              context="training")
-        for name, path in dict(artifacts).items():
-            mlflow.log_artifact(str(path), artifact_path=name)
-        with tempfile.TemporaryDirectory() as tmp:
+        for folder, path in artifacts:
+            mlflow.log_artifact(str(path), artifact_path=folder)
+        with tempfile.TemporaryDirectory() as tmp, _quiet_mlflow():
             folder = scorer.save(Path(tmp) / "scorer")
             info = mlflow.pyfunc.log_model(
                 name="scorer",
@@ -127,10 +130,25 @@ def log_scorer_run(
                             f"models:/{registered_name}@{alias}", scorer)
 
 
+@contextlib.contextmanager
+def _quiet_mlflow():
+    """Hide MLflow's notices that do not apply here (we log a class, not a script; no signature)."""
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
 def load_scorer_model(uri: str, store_dir: str | os.PathLike[str]):
     """Load a logged scorer as a pyfunc model by URI (``models:/NAME@ALIAS``, ``runs:/...``)."""
     configure_tracking(store_dir)
-    return mlflow.pyfunc.load_model(uri)
+    with _quiet_mlflow():
+        return mlflow.pyfunc.load_model(uri)
 
 
 def _serving_requirements() -> list[str]:

@@ -1,0 +1,78 @@
+"""Score new uploads with a trained scorer, using the artists' history as context.
+
+Portfolio and duplicate features of a new upload are computed against the
+history manifest (the artists' earlier works) plus the rest of the batch; only
+the new uploads are returned. Every input row gets exactly one output row:
+scored, or skipped with its typed reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from slopscore.config import Settings
+from slopscore.embedding_job import open_encoder
+from slopscore.manifest import read_manifest
+from slopscore.pipeline import prepare_features, write_manifest
+from slopscore.scorer import Scorer
+
+__all__ = ["OUTPUT_COLUMNS", "score_uploads"]
+
+OUTPUT_COLUMNS = (
+    "item_id", "artist_id", "uploaded_at", "status", "skip_reason", "triage_score", "p_ai",
+    "reasons", "provenance_reasons", "cross_account_posters", "portfolio_size", "cold_start",
+    "model_version", "backbone_id", "title", "tags", "label",
+)
+
+
+def score_uploads(
+    scorer: Scorer,
+    new_uploads: str | os.PathLike[str],
+    settings: Settings,
+    work_dir: str | os.PathLike[str],
+    *,
+    history: str | os.PathLike[str] | None = None,
+    progress=None,
+) -> pd.DataFrame:
+    """Score every row of ``new_uploads``; returns one row per input row, best first.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`OUTPUT_COLUMNS`; ``triage_score`` in [0, 1] (estimated chance that a
+        reviewer confirms a concern; higher = review sooner), NaN for skipped rows.
+    """
+    settings = settings.model_copy(update={"embedding": settings.embedding.model_copy(
+        update={"backbone": scorer.info.backbone})})
+    _, encoder = open_encoder(settings)
+    if encoder.backbone.backbone_id != scorer.info.backbone_id:
+        raise ValueError(f"backbone {encoder.backbone.backbone_id} differs from the scorer's "
+                         f"{scorer.info.backbone_id}")
+    new = read_manifest(new_uploads)
+    new_ids = {row.item_id for row in new.rows}
+    with tempfile.TemporaryDirectory() as tmp:
+        combined = new_uploads
+        if history is not None:
+            past = [row for row in read_manifest(history).rows if row.item_id not in new_ids]
+            combined = write_manifest(past + new.rows, Path(tmp) / "combined.csv")
+        prepared = prepare_features(combined, settings, work_dir, encoder=encoder, progress=progress)
+    frame = prepared.frame[prepared.frame["item_id"].isin(new_ids)].reset_index(drop=True)
+    scored = pd.concat([frame, scorer.score_frame(frame)], axis=1)
+    embedded = scored["status"] == "embedded"
+    scored.loc[~embedded, ["triage_score", "p_ai"]] = float("nan")
+    scored.loc[~embedded, "reasons"] = json.dumps([])
+    errors = pd.DataFrame({
+        "item_id": [e.item_id for e in new.errors], "status": "skipped",
+        "skip_reason": [e.reason for e in new.errors],
+    })
+    out = pd.concat([scored, errors], ignore_index=True) if len(errors) else scored
+    for column in OUTPUT_COLUMNS:
+        if column not in out:
+            out[column] = None
+    return out[list(OUTPUT_COLUMNS)].sort_values("triage_score", ascending=False,
+                                                 na_position="last", kind="stable").reset_index(drop=True)
