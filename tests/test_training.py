@@ -47,9 +47,12 @@ def test_training_logs_metrics_plots_and_registers_the_model(trained):
 
 
 def test_no_artist_is_in_both_training_and_evaluation(trained):
-    _, _, outcome, root = trained
-    digest_items = outcome.n_train + outcome.n_test
-    assert outcome.n_train > 0 and outcome.n_test > 0 and digest_items > 20
+    platform, _, outcome, _ = trained
+    assert outcome.train_artists and outcome.test_artists
+    assert outcome.train_artists.isdisjoint(outcome.test_artists)
+    history = pd.read_csv(platform.history)
+    labelled_artists = set(history["artist_id"])
+    assert outcome.train_artists | outcome.test_artists <= labelled_artists
     report = outcome.evaluation.report.read_text()
     assert "held-out artists" in report and "False-positive rate" in report
 

@@ -58,6 +58,8 @@ class ScorerInfo:
     backbone_id, preprocess_id : str
         Identity of the embeddings the detector was trained on.
     embed_dim : int
+    feature_names : list of str
+        Detector inputs (``embedding[0..D-1]``) and triage features, in order.
     training_digest : str
         sha256 over the training items' ids, content hashes and labels.
     n_training_items : int
@@ -73,6 +75,7 @@ class ScorerInfo:
     embed_dim: int
     training_digest: str
     n_training_items: int
+    feature_names: list = field(default_factory=list)
     model_version: str = "local"
     library_versions: dict = field(default_factory=_versions)
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())

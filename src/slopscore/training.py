@@ -40,6 +40,7 @@ from slopscore.report import (
 )
 from slopscore.scorer import Scorer, ScorerInfo, signals_from_frame
 from slopscore.tracking import RegisteredScorer, load_scorer_model, log_scorer_run
+from slopscore.triage import FEATURES as TRIAGE_FEATURES
 from slopscore.triage import TriageModel
 
 __all__ = ["EvaluationOutcome", "TrainOutcome", "evaluate_model", "evaluate_scored", "train"]
@@ -66,6 +67,8 @@ class TrainOutcome:
     evaluation: EvaluationOutcome
     n_train: int
     n_test: int
+    train_artists: frozenset[str] = frozenset()
+    test_artists: frozenset[str] = frozenset()
 
 
 def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
@@ -171,6 +174,7 @@ def train(
         backbone=settings.embedding.backbone, backbone_id=backbone.backbone_id,
         preprocess_id=backbone.preprocess.id, embed_dim=backbone.embed_dim,
         training_digest=training_digest(train_frame), n_training_items=len(train_frame),
+        feature_names=[f"embedding[0..{backbone.embed_dim - 1}]", *TRIAGE_FEATURES],
     )
     scorer = Scorer(info, detector, triage)
     evaluation = evaluate_scored(
@@ -192,7 +196,8 @@ def train(
         registered_name=settings.tracking.model_name, alias=settings.tracking.alias,
         experiment=settings.tracking.experiment, run_name="train",
     )
-    return TrainOutcome(registered.scorer, registered, evaluation, len(train_frame), len(test_frame))
+    return TrainOutcome(registered.scorer, registered, evaluation, len(train_frame), len(test_frame),
+                        frozenset(train_frame["artist_id"]), frozenset(test_frame["artist_id"]))
 
 
 def evaluate_scored(
