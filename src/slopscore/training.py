@@ -276,7 +276,12 @@ def evaluate_scored(
 
 
 def _formatted(values: dict[str, float]) -> list[tuple[str, str]]:
-    return [(k, f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in values.items()]
+    def text(key: str, value) -> str:
+        if key == "n" or not isinstance(value, float):
+            return str(int(value)) if key == "n" else str(value)
+        return "n/a" if value != value else f"{value:.4f}"
+
+    return [(k, text(k, v)) for k, v in values.items()]
 
 
 def _segments(frame: pd.DataFrame) -> dict[str, np.ndarray]:
