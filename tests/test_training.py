@@ -80,3 +80,22 @@ def test_registered_model_reproduces_scores_in_a_new_process(trained, tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     pd.testing.assert_frame_equal(pd.read_pickle(tmp_path / "out.pkl"), expected)
     assert all(isinstance(json.loads(r), list) for r in expected["reasons"])
+
+
+def test_evaluate_command_logs_an_evaluation_run(trained, tmp_path):
+    from typer.testing import CliRunner
+
+    from slopscore.cli import app
+
+    platform, settings, outcome, root = trained
+    result = CliRunner().invoke(app, [
+        "evaluate", str(platform.new_uploads), "--model", outcome.registered.alias_uri,
+        "--out", str(tmp_path / "eval"), "--mlflow-store", settings.tracking.store_dir,
+        "--cache-dir", settings.cache.dir,
+    ], env={"SLOPSCORE_ALLOW_TEST_BACKBONE": "1"})
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "eval" / "evaluation_report.html").is_file()
+    runs = mlflow.search_runs(experiment_names=[settings.tracking.experiment],
+                              filter_string="tags.mlflow.runName = 'evaluate'")
+    assert len(runs) == 1 and runs.iloc[0]["tags.model_uri"] == outcome.registered.alias_uri
+    assert 0.0 <= runs.iloc[0]["metrics.detector_auroc"] <= 1.0

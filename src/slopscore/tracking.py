@@ -24,7 +24,7 @@ from mlflow.tracking import MlflowClient
 from slopscore.scorer import Scorer
 
 __all__ = ["RegisteredScorer", "ScorerPyfunc", "configure_tracking", "load_scorer_model",
-           "log_scorer_run", "ui_command"]
+           "log_evaluation_run", "log_scorer_run", "ui_command"]
 
 DEFAULT_EXPERIMENT = "slopscore"
 DEFAULT_MODEL_NAME = "slopscore-scorer"
@@ -142,6 +142,26 @@ def _quiet_mlflow():
             yield
     finally:
         logger.setLevel(level)
+
+
+def log_evaluation_run(
+    *,
+    store_dir: str | os.PathLike[str],
+    model_uri: str,
+    model_version: str,
+    metrics: Mapping[str, float],
+    artifacts: Sequence[tuple[str, str | os.PathLike[str]]] = (),
+    experiment: str = DEFAULT_EXPERIMENT,
+) -> str:
+    """Log an evaluation of an already registered scorer; returns the run id."""
+    configure_tracking(store_dir)
+    with mlflow.start_run(experiment_id=_experiment_id(experiment, store_dir),
+                          run_name="evaluate") as run:
+        mlflow.set_tags({"model_uri": model_uri, "model_version": model_version})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
+        for folder, path in artifacts:
+            mlflow.log_artifact(str(path), artifact_path=folder)
+    return run.info.run_id
 
 
 def load_scorer_model(uri: str, store_dir: str | os.PathLike[str]):

@@ -27,7 +27,7 @@ from slopscore.classifier import AIDetector, SplitError, grouped_split
 from slopscore.config import Settings
 from slopscore.embed import ImageEncoder, embed_sources
 from slopscore.embedding_job import open_encoder
-from slopscore.images import ImageLoadError, load_image
+from slopscore.images import ImageLoadError, load_image, read_source
 from slopscore.manifest import Label
 from slopscore.pipeline import prepare_features
 from slopscore.report import (
@@ -39,7 +39,7 @@ from slopscore.report import (
     write_html_report,
 )
 from slopscore.scorer import Scorer, ScorerInfo, signals_from_frame
-from slopscore.tracking import RegisteredScorer, load_scorer_model, log_scorer_run
+from slopscore.tracking import RegisteredScorer, load_scorer_model, log_evaluation_run, log_scorer_run
 from slopscore.triage import FEATURES as TRIAGE_FEATURES
 from slopscore.triage import TriageModel
 
@@ -321,9 +321,9 @@ def _robustness(frame, p_ai, encoder: ImageEncoder, scorer: Scorer, settings: Se
     originals = {}
     for i in rows:
         try:
-            originals[i] = open(frame["path"].iloc[i], "rb").read()
-        except OSError:
-            continue
+            originals[i] = read_source(frame["path"].iloc[i], settings.images.max_bytes)
+        except ImageLoadError:
+            continue  # the file changed or vanished since it was scored
     keep = np.array(sorted(originals))
     results = {}
     for name in PERTURBATIONS:
@@ -344,10 +344,6 @@ def evaluate_model(
     progress=None,
 ) -> EvaluationOutcome:
     """Score a labelled manifest with a logged scorer, write the report, log an evaluation run."""
-    import mlflow
-
-    from slopscore.tracking import configure_tracking
-
     model = load_scorer_model(model_uri, settings.tracking.store_dir)
     scorer: Scorer = model.unwrap_python_model().scorer
     settings = settings.model_copy(update={"embedding": settings.embedding.model_copy(
@@ -360,12 +356,10 @@ def evaluate_model(
                               title=f"slopscore evaluation of {model_uri} on {len(frame)} items",
                               context=[("model version", scorer.info.model_version)],
                               encoder=encoder, scorer=scorer)
-    configure_tracking(settings.tracking.store_dir)
-    mlflow.set_experiment(settings.tracking.experiment)
-    with mlflow.start_run(run_name="evaluate"):
-        mlflow.set_tags({"model_uri": model_uri, "model_version": scorer.info.model_version})
-        mlflow.log_metrics({k: float(v) for k, v in outcome.metrics.items() if v == v})
-        mlflow.log_artifact(str(outcome.report), artifact_path="report")
-        for path in outcome.figures.values():
-            mlflow.log_artifact(str(path), artifact_path="plots")
+    log_evaluation_run(
+        store_dir=settings.tracking.store_dir, model_uri=model_uri,
+        model_version=scorer.info.model_version, metrics=outcome.metrics,
+        artifacts=[("report", outcome.report), *(("plots", p) for p in outcome.figures.values())],
+        experiment=settings.tracking.experiment,
+    )
     return outcome
