@@ -99,3 +99,27 @@ def test_evaluate_command_logs_an_evaluation_run(trained, tmp_path):
                               filter_string="tags.mlflow.runName = 'evaluate'")
     assert len(runs) == 1 and runs.iloc[0]["tags.model_uri"] == outcome.registered.alias_uri
     assert 0.0 <= runs.iloc[0]["metrics.detector_auroc"] <= 1.0
+
+
+def test_score_command_writes_one_row_per_input(trained, tmp_path):
+    from typer.testing import CliRunner
+
+    from slopscore.cli import app
+
+    platform, settings, outcome, _ = trained
+    manifest = pd.read_csv(platform.new_uploads)
+    manifest["path"] = [str(platform.root / p) for p in manifest["path"]]
+    broken = manifest.iloc[:1].assign(item_id="broken-1", path="images/does-not-exist.png")
+    pd.concat([manifest, broken]).to_csv(tmp_path / "today.csv", index=False)
+    (tmp_path / "images").mkdir()
+    out = tmp_path / "scores.csv"
+    scorer_dir = outcome.scorer.save(tmp_path / "scorer")
+    result = CliRunner().invoke(app, [
+        "score", "--model", str(scorer_dir), "--input", str(tmp_path / "today.csv"),
+        "--history", str(platform.history), "--out", str(out), "--cache-dir", settings.cache.dir,
+    ], env={"SLOPSCORE_ALLOW_TEST_BACKBONE": "1"})
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(out)
+    assert len(scores) == len(manifest) + 1
+    assert f"input {len(manifest) + 1} = scored {len(manifest)} + skipped 1" in result.output
+    assert scores.set_index("item_id").loc["broken-1", "skip_reason"] == "missing"

@@ -181,6 +181,37 @@ def evaluate(
 
 
 @app.command()
+def score(
+    model: Annotated[str, typer.Option("--model", "-m", help="MLflow model URI (models:/NAME@ALIAS, runs:/...) or a saved scorer folder.")],
+    source: Annotated[Path, typer.Option("--input", "-i", exists=True, help="Manifest (CSV/Parquet/JSONL) or image folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", dir_okay=False, help="Output file (.parquet or .csv).")],
+    history: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="Manifest of the artists' earlier uploads (portfolio context).")] = None,
+    config: ConfigOption = None,
+    cache_dir: CacheDirOption = None,
+    weights_dir: WeightsDirOption = None,
+    mlflow_store: StoreOption = None,
+) -> None:
+    """Score uploads for review: one output row per input row, scored or skipped with a reason."""
+    settings = _settings(config, **{
+        "embedding.weights_dir": str(weights_dir) if weights_dir else None,
+        "cache.dir": str(cache_dir) if cache_dir else None,
+        "tracking.store_dir": str(mlflow_store) if mlflow_store else None,
+    })
+    from slopscore.console import console, print_queue, progress_bars
+    from slopscore.scoring import load_scorer, score_uploads, write_scores
+
+    with _user_errors(), progress_bars() as progress:
+        scorer = load_scorer(model, settings.tracking.store_dir)
+        scored = score_uploads(scorer, source, settings, out.parent / f"{out.stem}-work",
+                               history=history, progress=progress)
+    write_scores(scored, out)
+    print_queue(scored, limit=10)
+    n_scored = int((scored["status"] == "embedded").sum())
+    console.print(f"input {len(scored)} = scored {n_scored} + skipped {len(scored) - n_scored}"
+                  f"   model {scorer.info.model_version}; wrote {out}")
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Folder for the demo's data and outputs.")] = Path("demo"),
     backbone: BackboneOption = None,

@@ -21,7 +21,7 @@ from slopscore.manifest import read_manifest
 from slopscore.pipeline import prepare_features, write_manifest
 from slopscore.scorer import Scorer
 
-__all__ = ["OUTPUT_COLUMNS", "score_uploads"]
+__all__ = ["OUTPUT_COLUMNS", "load_scorer", "score_uploads", "write_scores"]
 
 OUTPUT_COLUMNS = (
     "item_id", "artist_id", "uploaded_at", "status", "skip_reason", "triage_score", "p_ai",
@@ -76,3 +76,24 @@ def score_uploads(
             out[column] = None
     return out[list(OUTPUT_COLUMNS)].sort_values("triage_score", ascending=False,
                                                  na_position="last", kind="stable").reset_index(drop=True)
+
+
+def load_scorer(model: str, store_dir: str | os.PathLike[str]) -> Scorer:
+    """A scorer from a saved folder, or from MLflow by URI (``models:/...``, ``runs:/...``)."""
+    if Path(model).is_dir():
+        return Scorer.load(model)
+    from slopscore.tracking import load_scorer_model
+
+    return load_scorer_model(model, store_dir).unwrap_python_model().scorer
+
+
+def write_scores(scored: pd.DataFrame, out: str | os.PathLike[str]) -> Path:
+    """Write scores as Parquet (``.parquet``) or CSV (anything else)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table = scored.assign(uploaded_at=scored["uploaded_at"].astype(str))
+    if out.suffix == ".parquet":
+        table.to_parquet(out, index=False)
+    else:
+        table.to_csv(out, index=False)
+    return out
