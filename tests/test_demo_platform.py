@@ -18,7 +18,8 @@ SCALE = 0.25
 COLUMNS = ("item_id", "artist_id", "path", "uploaded_at", "label", "declared_ai",
            "has_process_notes", "title", "tags")
 LABELS = ("human", "ai_assisted", "ai_slop")
-MEDIA = {"painting", "ink", "pixel", "collage", "print", "photo-bash", "3d", "graphic"}
+MEDIA = {"painting", "ink", "pixel", "collage", "print", "photo-bash", "3d", "graphic", "digital",
+         "vector"}
 
 
 def _rows(csv_path: Path) -> list[dict[str, str]]:
@@ -76,7 +77,7 @@ def test_manifest_schema(platform, manifest):
         assert MEDIA & set(row["tags"].split(";")) and row["title"]
         with Image.open(platform.root / row["path"]) as img:
             img.load()
-            assert max(img.size) == 256
+            assert 224 <= max(img.size) <= 288 and min(img.size) >= 144
     assert sum('<b>Dawn & "dusk"</b>' == r["title"] for r in manifest) == 1
     assert "synthetic" in (platform.root / "README.txt").read_text(encoding="utf-8").lower()
 
@@ -137,12 +138,40 @@ def test_both_formats_for_every_label(manifest):
     assert all(formats[label] == {".jpg", ".png"} for label in LABELS)
 
 
-def test_human_images_have_more_high_frequency_energy_than_slop(platform, manifest):
-    energy = defaultdict(list)
+@pytest.fixture(scope="module")
+def energy(platform, manifest) -> dict[tuple[str, str], list[float]]:
+    """High-frequency energy of every non-protest image by (artist, label)."""
+    by_artist = defaultdict(list)
     for row in manifest:
         if "protest" not in row["tags"]:
-            energy[row["label"]].append(_high_frequency_energy(platform.root / row["path"]))
-    assert np.mean(energy["human"]) > 2 * np.mean(energy["ai_slop"])
+            energy = _high_frequency_energy(platform.root / row["path"])
+            by_artist[(row["artist_id"], row["label"])].append(energy)
+    return by_artist
+
+
+def test_human_images_have_more_high_frequency_energy_than_slop_on_average(energy):
+    def pooled(label):
+        return np.mean([e for (_, lab), values in energy.items() if lab == label for e in values])
+
+    assert pooled("human") > pooled("ai_slop")
+
+
+def test_some_human_artist_is_smoother_than_some_slop_account(energy):
+    labels = defaultdict(set)
+    for artist, label in energy:
+        labels[artist].add(label)
+    slop_accounts = [a for a, labs in labels.items() if labs == {"ai_slop"}]
+    smoothest_human = min(np.mean(v) for (_, label), v in energy.items() if label == "human")
+    grainiest_slop = max(np.mean(energy[(a, "ai_slop")]) for a in slop_accounts)
+    assert smoothest_human < grainiest_slop
+
+
+def test_sizes_vary_within_each_class(platform, manifest):
+    shapes = defaultdict(set)
+    for row in manifest:
+        with Image.open(platform.root / row["path"]) as img:
+            shapes[row["label"]].add(tuple(sorted(img.size)))
+    assert len(shapes["human"]) >= 3 and len(shapes["ai_slop"]) >= 3
 
 
 def test_refuses_non_empty_unrelated_folder(tmp_path):
