@@ -101,7 +101,8 @@ def log_scorer_run(
     saved, so every score it produces names the run that made it.
     """
     configure_tracking(store_dir)
-    experiment_id = _experiment_id(experiment, store_dir)
+    with _quiet_mlflow():
+        experiment_id = _experiment_id(experiment, store_dir)
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
         version_label = f"{registered_name}/run-{run.info.run_id[:8]}"
         scorer = replace(scorer, info=replace(scorer.info, model_version=version_label))
@@ -132,16 +133,22 @@ def log_scorer_run(
 
 @contextlib.contextmanager
 def _quiet_mlflow():
-    """Hide MLflow's notices that do not apply here (we log a class, not a script; no signature)."""
+    """Hide MLflow's notices that do not apply here (table creation, class pickling, signature)."""
     logger = logging.getLogger("mlflow")
     level = logger.level
+    progress = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
     logger.setLevel(logging.ERROR)
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
         logger.setLevel(level)
+        if progress is None:
+            os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
+        else:
+            os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = progress
 
 
 def log_evaluation_run(
