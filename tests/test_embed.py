@@ -67,6 +67,23 @@ def test_second_run_over_the_same_files_encodes_nothing(tiny, tmp_path, cache_fo
     assert all(np.array_equal(a.vector, b.vector) for a, b in zip(first, second))
 
 
+def test_a_damaged_cache_entry_is_encoded_again(tiny, tmp_path, cache_for):
+    import sqlite3
+
+    paths = _write_images(tmp_path, 4)
+    cache = cache_for(tiny)
+    first = list(embed_sources(paths, ImageEncoder(tiny, "cpu", "fp32"), cache=cache, num_workers=0))
+    with sqlite3.connect(cache.path) as connection:
+        connection.execute("UPDATE embeddings SET vector = x'00' WHERE sha256 = ?", (first[2].sha256,))
+    encoder = ImageEncoder(tiny, "cpu", "fp32")
+    again = list(embed_sources(paths, encoder, cache=cache, num_workers=0))
+    assert encoder.n_encoded == 1
+    assert [r.from_cache for r in again] == [True, True, False, True]
+    # Re-encoded alone rather than in a batch of four: equal up to float rounding.
+    assert all(np.allclose(a.vector, b.vector, atol=1e-5) for a, b in zip(first, again))
+    assert len(cache.get_many([first[2].sha256])) == 1  # repaired
+
+
 def test_cache_is_keyed_by_backbone(tiny, effnet, tmp_path):
     paths = _write_images(tmp_path, 2)
     tiny_cache = EmbeddingCache(tmp_path / "c", tiny.backbone_id, tiny.preprocess.id)

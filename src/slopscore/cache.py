@@ -97,9 +97,8 @@ class EmbeddingCache:
                 (self.backbone_id, self.preprocess_id, *chunk),
             )
             for sha256, dim, blob in rows:
-                vector = np.frombuffer(blob, dtype="<f4")
-                if vector.shape == (dim,):
-                    found[sha256] = vector
+                if len(blob) == 4 * dim:  # anything else is a damaged entry: treated as absent
+                    found[sha256] = np.frombuffer(blob, dtype="<f4")
         return found
 
     def put_many(self, vectors: Mapping[str, np.ndarray]) -> None:

@@ -271,30 +271,50 @@ def embed_sources(
         dataset,
         batch_size=batch_size,
         num_workers=num_workers,
-        collate_fn=list,
+        collate_fn=_collate,
         worker_init_fn=_worker_init if num_workers else None,
         prefetch_factor=4 if num_workers else None,
         pin_memory=encoder.device.type == "cuda",
     )
-    for samples in loader:
-        yield from _finish_batch(samples, encoder, cache, dataset)
+    for samples, pixels in loader:
+        yield from _finish_batch(samples, pixels, encoder, cache, dataset)
         if on_batch is not None:
             on_batch(len(samples))
 
 
-def _finish_batch(samples: list[dict], encoder: ImageEncoder, cache: EmbeddingCache | None,
-                  dataset: _DecodeDataset) -> list[EmbedResult]:
+def _collate(samples: list[dict]) -> tuple[list[dict], torch.Tensor | None]:
+    """Stack decoded pixels in the worker: one shared-memory tensor per batch, not one per image."""
+    decoded = []
+    for sample in samples:
+        pixels = sample.pop("pixels")
+        sample["decoded"] = pixels is not None
+        if pixels is not None:
+            decoded.append(pixels)
+    return samples, torch.stack(decoded) if decoded else None
+
+
+def _finish_batch(samples: list[dict], pixels: torch.Tensor | None, encoder: ImageEncoder,
+                  cache: EmbeddingCache | None, dataset: _DecodeDataset) -> list[EmbedResult]:
     cached = cache.get_many(s["sha256"] for s in samples if s["cached"]) if cache else {}
+    redone = []
     for sample in samples:
         if sample["cached"] and sample["sha256"] not in cached:  # unreadable entry: redo it
-            sample.update(dataset.load(sample["index"], use_cache=False))
-    to_encode = [s for s in samples if s["pixels"] is not None]
+            fresh = dataset.load(sample["index"], use_cache=False)
+            sample.update(cached=False, reason=fresh["reason"], detail=fresh["detail"],
+                          decoded=fresh["pixels"] is not None)
+            if fresh["pixels"] is not None:
+                redone.append((sample["index"], fresh["pixels"]))
+    order = [s["index"] for s in samples if s["decoded"] and s["index"] not in dict(redone)]
+    if redone:
+        extra = torch.stack([p for _, p in redone])
+        pixels = extra if pixels is None else torch.cat([pixels, extra])
+        order += [index for index, _ in redone]
     vectors: dict[int, np.ndarray] = {}
-    if to_encode:
-        encoded = encoder.encode(torch.stack([s["pixels"] for s in to_encode]))
-        vectors = {s["index"]: row for s, row in zip(to_encode, encoded)}
+    if pixels is not None:
+        vectors = dict(zip(order, encoder.encode(pixels)))
         if cache is not None:
-            cache.put_many({s["sha256"]: vectors[s["index"]] for s in to_encode})
+            digests = {s["index"]: s["sha256"] for s in samples}
+            cache.put_many({digests[i]: vector for i, vector in vectors.items()})
     results = []
     for sample in samples:
         index, digest = sample["index"], sample["sha256"]
