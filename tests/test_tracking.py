@@ -71,6 +71,9 @@ def test_registered_model_reloads_by_uri_in_a_new_process(tmp_path, features, mo
     assert run.data.tags["training_digest"] == "abc"
     assert [a.path for a in client.list_artifacts(registered.run_id, "plots")] == ["plots/reliability.png"]
     assert str(client.get_model_version_by_alias("slopscore-scorer", "champion").version) == registered.version
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.artifact_location == (tmp_path / "mlruns" / "artifacts").resolve().as_uri()
+    assert not (tmp_path / "mlruns" / "1").exists() and (tmp_path / "mlruns" / "artifacts").is_dir()
 
     expected = registered.scorer.score_frame(frame)
     assert set(expected["model_version"]) == {registered.scorer.info.model_version}
@@ -85,4 +88,17 @@ def test_registered_model_reloads_by_uri_in_a_new_process(tmp_path, features, mo
                    env={k: v for k, v in __import__("os").environ.items() if k != "MLFLOW_TRACKING_URI"})
     pd.testing.assert_frame_equal(pd.read_pickle(tmp_path / "out.pkl"), expected)
     assert all(isinstance(json.loads(r), list) for r in expected["reasons"])
+    mlflow.set_tracking_uri(None)
+
+
+def test_each_store_is_used_and_a_user_uri_wins(tmp_path, monkeypatch):
+    from slopscore.tracking import configure_tracking, ui_command
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first = configure_tracking(tmp_path / "a")
+    second = configure_tracking(tmp_path / "b")  # mlflow exported the first URI; it must not stick
+    assert first.endswith("/a/mlflow.db") and second.endswith("/b/mlflow.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'user.db'}")
+    assert configure_tracking(tmp_path / "c") == f"sqlite:///{tmp_path / 'user.db'}"
+    assert "user.db" in ui_command(tmp_path / "c")
     mlflow.set_tracking_uri(None)

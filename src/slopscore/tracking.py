@@ -31,13 +31,26 @@ DEFAULT_MODEL_NAME = "slopscore-scorer"
 _PINNED_FOR_SERVING = ("scikit-learn", "numpy", "pandas", "scipy", "joblib")
 
 
+def _local_uri(store_dir: str | os.PathLike[str]) -> str:
+    return f"sqlite:///{Path(store_dir).expanduser().resolve() / 'mlflow.db'}"
+
+
+# mlflow.set_tracking_uri() also exports MLFLOW_TRACKING_URI; URIs we set are not user overrides.
+_SET_BY_US: set[str] = set()
+
+
+def _user_tracking_uri() -> str | None:
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    return None if uri in _SET_BY_US else uri
+
+
 def configure_tracking(store_dir: str | os.PathLike[str]) -> str:
     """Point MLflow at ``MLFLOW_TRACKING_URI`` or the local store; return the URI used."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = _user_tracking_uri()
     if not uri:
-        store = Path(store_dir).expanduser().resolve()
-        store.mkdir(parents=True, exist_ok=True)
-        uri = f"sqlite:///{store / 'mlflow.db'}"
+        Path(store_dir).expanduser().resolve().mkdir(parents=True, exist_ok=True)
+        uri = _local_uri(store_dir)
+        _SET_BY_US.add(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
@@ -45,7 +58,7 @@ def configure_tracking(store_dir: str | os.PathLike[str]) -> str:
 
 def ui_command(store_dir: str | os.PathLike[str]) -> str:
     """The command that opens MLflow's UI on this store (loopback only)."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(store_dir).resolve() / 'mlflow.db'}"
+    uri = _user_tracking_uri() or _local_uri(store_dir)
     return f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
 
 
@@ -54,7 +67,7 @@ def _experiment_id(name: str, store_dir: str | os.PathLike[str]) -> str:
     if experiment is not None:
         return experiment.experiment_id
     location = None
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
+    if mlflow.get_tracking_uri() == _local_uri(store_dir):  # our local store keeps artifacts beside it
         location = (Path(store_dir).expanduser().resolve() / "artifacts").as_uri()
     return mlflow.create_experiment(name, artifact_location=location)
 
