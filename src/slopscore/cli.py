@@ -70,9 +70,23 @@ def _user_errors():
         _fail(str(exc))
 
 
-def _settings(config: Path | None, **overrides):
+def _settings(config: Path | None, *, backbone: str | None = None, weights_dir: Path | None = None,
+              allow_download: bool | None = None, cache_dir: Path | None = None,
+              mlflow_store: Path | None = None, extra: dict | None = None):
+    """Load settings and apply the shared options (None means "not given")."""
     from slopscore.config import ConfigError, load_settings
 
+    def text(path: Path | None) -> str | None:
+        return str(path) if path else None
+
+    overrides = {
+        "embedding.backbone": backbone,
+        "embedding.weights_dir": text(weights_dir),
+        "embedding.allow_download": allow_download,
+        "cache.dir": text(cache_dir),
+        "tracking.store_dir": text(mlflow_store),
+        **(extra or {}),
+    }
     try:
         return load_settings(config, overrides)
     except ConfigError as exc:
@@ -96,16 +110,13 @@ def embed(
 ) -> None:
     """Embed images; writes OUT (Parquet) and OUT.skips.csv (one row per skipped input)."""
     settings = _settings(
-        config,
-        **{
-            "embedding.backbone": backbone,
-            "embedding.weights_dir": str(weights_dir) if weights_dir else None,
-            "embedding.allow_download": allow_download,
+        config, backbone=backbone, weights_dir=weights_dir, allow_download=allow_download,
+        cache_dir=cache_dir,
+        extra={
             "embedding.batch_size": batch_size,
             "embedding.num_workers": workers,
             "embedding.device": device,
             "embedding.precision": precision,
-            "cache.dir": str(cache_dir) if cache_dir else None,
             "cache.enabled": False if no_cache else None,
         },
     )
@@ -136,13 +147,9 @@ def train(
     mlflow_store: StoreOption = None,
 ) -> None:
     """Train the detector and triage on labelled uploads; log to MLflow and register the model."""
-    settings = _settings(config, **{
-        "embedding.backbone": backbone,
-        "embedding.weights_dir": str(weights_dir) if weights_dir else None,
-        "embedding.allow_download": allow_download,
-        "cache.dir": str(cache_dir) if cache_dir else None,
-        "tracking.store_dir": str(mlflow_store) if mlflow_store else None,
-    })
+    settings = _settings(config, backbone=backbone, weights_dir=weights_dir,
+                         allow_download=allow_download, cache_dir=cache_dir,
+                         mlflow_store=mlflow_store)
     from slopscore.console import console, print_training_summary, progress_bars
     from slopscore.tracking import ui_command
     from slopscore.training import train as train_scorer
@@ -164,11 +171,8 @@ def evaluate(
     mlflow_store: StoreOption = None,
 ) -> None:
     """Evaluate a logged scorer on labelled uploads; log the metrics and report to MLflow."""
-    settings = _settings(config, **{
-        "embedding.weights_dir": str(weights_dir) if weights_dir else None,
-        "cache.dir": str(cache_dir) if cache_dir else None,
-        "tracking.store_dir": str(mlflow_store) if mlflow_store else None,
-    })
+    settings = _settings(config, weights_dir=weights_dir, cache_dir=cache_dir,
+                         mlflow_store=mlflow_store)
     from slopscore.console import console, progress_bars
     from slopscore.training import evaluate_model
 
@@ -192,11 +196,8 @@ def score(
     mlflow_store: StoreOption = None,
 ) -> None:
     """Score uploads for review: one output row per input row, scored or skipped with a reason."""
-    settings = _settings(config, **{
-        "embedding.weights_dir": str(weights_dir) if weights_dir else None,
-        "cache.dir": str(cache_dir) if cache_dir else None,
-        "tracking.store_dir": str(mlflow_store) if mlflow_store else None,
-    })
+    settings = _settings(config, weights_dir=weights_dir, cache_dir=cache_dir,
+                         mlflow_store=mlflow_store)
     from slopscore.console import console, print_queue, progress_bars
     from slopscore.scoring import load_scorer, score_uploads, write_scores
 
