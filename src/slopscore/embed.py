@@ -300,11 +300,10 @@ def _finish_batch(samples: list[dict], pixels: torch.Tensor | None, encoder: Ima
     for sample in samples:
         if sample["cached"] and sample["sha256"] not in cached:  # unreadable entry: redo it
             fresh = dataset.load(sample["index"], use_cache=False)
-            sample.update(cached=False, reason=fresh["reason"], detail=fresh["detail"],
-                          decoded=fresh["pixels"] is not None)
+            sample.update(cached=False, reason=fresh["reason"], detail=fresh["detail"])
             if fresh["pixels"] is not None:
                 redone.append((sample["index"], fresh["pixels"]))
-    order = [s["index"] for s in samples if s["decoded"] and s["index"] not in dict(redone)]
+    order = [s["index"] for s in samples if s["decoded"]]
     if redone:
         extra = torch.stack([p for _, p in redone])
         pixels = extra if pixels is None else torch.cat([pixels, extra])
