@@ -98,6 +98,7 @@ def test_evaluate_command_logs_an_evaluation_run(trained, tmp_path):
     runs = mlflow.search_runs(experiment_names=[settings.tracking.experiment],
                               filter_string="tags.mlflow.runName = 'evaluate'")
     assert len(runs) == 1 and runs.iloc[0]["tags.model_uri"] == outcome.registered.alias_uri
+    assert len(runs.iloc[0]["tags.dataset_digest"]) == 64
     assert 0.0 <= runs.iloc[0]["metrics.detector_auroc"] <= 1.0
 
 

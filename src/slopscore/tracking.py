@@ -170,14 +170,17 @@ def log_evaluation_run(
     model_uri: str,
     model_version: str,
     metrics: Mapping[str, float],
+    dataset_digest: str,
     artifacts: Sequence[tuple[str, str | os.PathLike[str]]] = (),
     experiment: str = DEFAULT_EXPERIMENT,
 ) -> str:
     """Log an evaluation of an already registered scorer; returns the run id."""
     configure_tracking(store_dir)
-    with mlflow.start_run(experiment_id=_experiment_id(experiment, store_dir),
-                          run_name="evaluate") as run:
-        mlflow.set_tags({"model_uri": model_uri, "model_version": model_version})
+    with _quiet_mlflow():
+        experiment_id = _experiment_id(experiment, store_dir)
+    with mlflow.start_run(experiment_id=experiment_id, run_name="evaluate") as run:
+        mlflow.set_tags({"model_uri": model_uri, "model_version": model_version,
+                         "dataset_digest": dataset_digest})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
         for folder, path in artifacts:
             mlflow.log_artifact(str(path), artifact_path=folder)

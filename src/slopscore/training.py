@@ -359,6 +359,7 @@ def evaluate_model(
     log_evaluation_run(
         store_dir=settings.tracking.store_dir, model_uri=model_uri,
         model_version=scorer.info.model_version, metrics=outcome.metrics,
+        dataset_digest=training_digest(frame),
         artifacts=[("report", outcome.report), *(("plots", p) for p in outcome.figures.values())],
         experiment=settings.tracking.experiment,
     )
