@@ -97,6 +97,8 @@ def main() -> None:
     parser.add_argument("--png-size", default="1024x1024")
     parser.add_argument("--precision", choices=["fp32", "bf16"], action="append",
                         help="repeatable; default: fp32 and, where supported, bf16")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved repetitions; medians are reported (shared machines drift)")
     args = parser.parse_args()
 
     backbone = random_vit_b32() if args.backbone == "vit-b-32-random" else load_backbone(args.backbone)
@@ -110,12 +112,15 @@ def main() -> None:
         folder = Path(tmp)
         jpeg = make_files(folder, args.images, "JPEG", tuple(map(int, args.jpeg_size.split("x"))))
         png = make_files(folder, args.images, "PNG", tuple(map(int, args.png_size.split("x"))))
+        print(f"medians of {args.rounds} interleaved rounds; JPEG {args.jpeg_size}, PNG {args.png_size}")
         print(f"{'precision':<10}{'encoder alone':>16}{'JPEG e2e':>12}{'ratio':>8}{'PNG e2e':>12}{'ratio':>8}")
         for precision in precisions:
             encoder = ImageEncoder(backbone, device="auto", precision=precision)
-            ceiling = encoder_alone(encoder, args.images, args.batch_size)
-            jpeg_rate = end_to_end(encoder, jpeg, args.batch_size, args.workers)
-            png_rate = end_to_end(encoder, png, args.batch_size, args.workers)
+            rounds = [(encoder_alone(encoder, args.images, args.batch_size),
+                       end_to_end(encoder, jpeg, args.batch_size, args.workers),
+                       end_to_end(encoder, png, args.batch_size, args.workers))
+                      for _ in range(args.rounds)]
+            ceiling, jpeg_rate, png_rate = (float(np.median(column)) for column in zip(*rounds))
             check = encoder.precision_check
             note = f"  (bf16 vs fp32 min cosine {check.min_cosine:.5f})" if check else ""
             print(f"{encoder.precision:<10}{ceiling:>12.1f} i/s{jpeg_rate:>8.1f} i/s{jpeg_rate / ceiling:>8.0%}"
