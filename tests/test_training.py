@@ -118,8 +118,14 @@ def test_score_command_writes_one_row_per_input(trained, tmp_path):
     result = CliRunner().invoke(app, [
         "score", "--model", str(scorer_dir), "--input", str(tmp_path / "today.csv"),
         "--history", str(platform.history), "--out", str(out), "--cache-dir", settings.cache.dir,
+        "--queue", f"sqlite:///{tmp_path / 'queue.db'}",
     ], env={"SLOPSCORE_ALLOW_TEST_BACKBONE": "1"})
     assert result.exit_code == 0, result.output
+    from slopscore.review_queue import open_queue, pending_items
+
+    queued = pending_items(open_queue(f"sqlite:///{tmp_path / 'queue.db'}"), limit=1000)
+    assert len(queued) == len(manifest) + 1
+    assert queued[0].triage_score == max(q.triage_score for q in queued if q.triage_score is not None)
     scores = pd.read_csv(out)
     assert len(scores) == len(manifest) + 1
     assert f"input {len(manifest) + 1} = scored {len(manifest)} + skipped 1" in result.output

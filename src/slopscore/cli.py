@@ -190,6 +190,7 @@ def score(
     source: Annotated[Path, typer.Option("--input", "-i", exists=True, help="Manifest (CSV/Parquet/JSONL) or image folder.")],
     out: Annotated[Path, typer.Option("--out", "-o", dir_okay=False, help="Output file (.parquet or .csv).")],
     history: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="Manifest of the artists' earlier uploads (portfolio context).")] = None,
+    queue: Annotated[Optional[str], typer.Option("--queue", envvar="SLOPSCORE_QUEUE_URL", help="Review queue database URL, e.g. sqlite:///queue.db or postgresql+psycopg://...")] = None,
     config: ConfigOption = None,
     cache_dir: CacheDirOption = None,
     weights_dir: WeightsDirOption = None,
@@ -199,13 +200,22 @@ def score(
     settings = _settings(config, weights_dir=weights_dir, cache_dir=cache_dir,
                          mlflow_store=mlflow_store)
     from slopscore.console import console, print_queue, progress_bars
+    from slopscore.review_queue import QueueUnavailableError, open_queue, upsert_scores
     from slopscore.scoring import load_scorer, score_uploads, write_scores
 
+    engine = None
+    if queue:
+        try:
+            engine = open_queue(queue)  # fail before any work when the database is unreachable
+        except QueueUnavailableError as exc:
+            _fail(str(exc))
     with _user_errors(), progress_bars() as progress:
         scorer = load_scorer(model, settings.tracking.store_dir)
         scored = score_uploads(scorer, source, settings, out.parent / f"{out.stem}-work",
                                history=history, progress=progress)
     write_scores(scored, out)
+    if engine is not None:
+        console.print(f"review queue: {upsert_scores(engine, scored)} rows inserted or updated")
     print_queue(scored, limit=10)
     n_scored = int((scored["status"] == "embedded").sum())
     console.print(f"input {len(scored)} = scored {n_scored} + skipped {len(scored) - n_scored}"

@@ -1,0 +1,70 @@
+"""The review queue database (real SQLite): upserts by item and model version, nothing deleted."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from slopscore.review_queue import QueueItem, QueueUnavailableError, open_queue, pending_items, upsert_scores
+
+
+def _scored(scores, model="m/1"):
+    return pd.DataFrame({
+        "item_id": [f"i{n}" for n in range(len(scores))], "artist_id": "a",
+        "uploaded_at": pd.Timestamp("2026-07-04T10:00:00Z"), "status": "embedded",
+        "skip_reason": None, "triage_score": scores, "p_ai": scores,
+        "reasons": [json.dumps([f"reason {n}"]) for n in range(len(scores))],
+        "provenance_reasons": "[]", "model_version": model, "backbone_id": "b",
+        "title": "<script>alert(1)</script>", "tags": "ink",
+    })
+
+
+def test_rescoring_updates_scores_but_never_a_moderators_decision(tmp_path):
+    engine = open_queue(f"sqlite:///{tmp_path / 'q.db'}")
+    assert upsert_scores(engine, _scored([0.2, 0.9, float("nan")])) == 3
+    with Session(engine) as session:
+        session.execute(update(QueueItem).where(QueueItem.item_id == "i1").values(status="dismissed"))
+        session.commit()
+    upsert_scores(engine, _scored([0.7, 0.95, 0.1]))
+    with Session(engine) as session:
+        rows = {r.item_id: r for r in session.scalars(select(QueueItem))}
+    assert len(rows) == 3
+    assert rows["i1"].status == "dismissed" and rows["i1"].triage_score == 0.95
+    assert rows["i0"].triage_score == 0.7 and rows["i0"].status == "pending"
+    assert rows["i0"].title == "<script>alert(1)</script>"  # stored as given; pages escape it
+
+
+def test_another_model_version_adds_rows_and_nothing_is_deleted(tmp_path):
+    engine = open_queue(f"sqlite:///{tmp_path / 'q.db'}")
+    upsert_scores(engine, _scored([0.2, 0.9]))
+    upsert_scores(engine, _scored([0.5], model="m/2"))
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(QueueItem)) == 3
+    assert [(r.item_id, r.model_version) for r in pending_items(engine)] == [
+        ("i1", "m/1"), ("i0", "m/2"), ("i0", "m/1")]
+
+
+def test_unreachable_databases_fail_clearly_without_the_password(tmp_path):
+    with pytest.raises(QueueUnavailableError, match="unavailable"):
+        open_queue(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'q.db'}")
+    with pytest.raises(QueueUnavailableError) as info:
+        open_queue("postgresql+psycopg://moderator:s3cret@127.0.0.1:1/queue")
+    assert "s3cret" not in str(info.value)
+
+
+def test_score_command_exits_non_zero_when_the_queue_is_unreachable(tmp_path):
+    from typer.testing import CliRunner
+
+    from slopscore.cli import app
+
+    (tmp_path / "in").mkdir()
+    result = CliRunner().invoke(app, [
+        "score", "--model", str(tmp_path), "--input", str(tmp_path / "in"),
+        "--out", str(tmp_path / "s.csv"), "--queue", f"sqlite:///{tmp_path / 'x' / 'y' / 'q.db'}",
+    ])
+    assert result.exit_code == 2 and "unavailable" in result.output
+    assert not (tmp_path / "s.csv").exists()
