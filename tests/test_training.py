@@ -130,3 +130,20 @@ def test_score_command_writes_one_row_per_input(trained, tmp_path):
     assert len(scores) == len(manifest) + 1
     assert f"input {len(manifest) + 1} = scored {len(manifest)} + skipped 1" in result.output
     assert scores.set_index("item_id").loc["broken-1", "skip_reason"] == "missing"
+
+
+def test_train_command_registers_a_model_and_prints_the_ui_command(trained, tmp_path):
+    from typer.testing import CliRunner
+
+    from slopscore.cli import app
+
+    platform, settings, _, _ = trained
+    store = tmp_path / "store"
+    result = CliRunner().invoke(app, [
+        "train", str(platform.history), "--out", str(tmp_path / "out"), "--backbone", "test:tiny-clip",
+        "--cache-dir", settings.cache.dir, "--mlflow-store", str(store), "--no-download",
+    ], env={"SLOPSCORE_ALLOW_TEST_BACKBONE": "1"})
+    assert result.exit_code == 0, result.output
+    assert "models:/slopscore-scorer@champion" in result.output
+    assert f"mlflow ui --backend-store-uri sqlite:///{store.resolve()}" in result.output.replace("\n", "")
+    assert (tmp_path / "out" / "evaluation_report.html").is_file()
