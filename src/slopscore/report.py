@@ -9,7 +9,6 @@ untrusted titles or tags cannot inject markup.
 from __future__ import annotations
 
 import base64
-import io
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field

@@ -10,53 +10,26 @@ register the scorer under an alias.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from sklearn.model_selection import GroupKFold
 
-from slopscore import evaluate as metrics_lib
 from slopscore.classifier import AIDetector, SplitError, grouped_split
 from slopscore.config import Settings
-from slopscore.embed import ImageEncoder, embed_sources
 from slopscore.embedding_job import open_encoder
-from slopscore.images import ImageLoadError, load_image, read_source
-from slopscore.manifest import Label
+from slopscore.evaluation import EvaluationOutcome, evaluate_scored, targets
 from slopscore.pipeline import prepare_features
-from slopscore.report import (
-    EvaluationReport,
-    reliability_figure,
-    roc_pr_figure,
-    save_figure,
-    score_histogram_figure,
-    write_html_report,
-)
 from slopscore.scorer import Scorer, ScorerInfo, signals_from_frame
 from slopscore.tracking import RegisteredScorer, load_scorer_model, log_evaluation_run, log_scorer_run
 from slopscore.triage import FEATURES as TRIAGE_FEATURES
 from slopscore.triage import TriageModel
 
-__all__ = ["EvaluationOutcome", "TrainOutcome", "evaluate_model", "evaluate_scored", "train"]
-
-PERTURBATIONS = ("jpeg95", "jpeg75", "jpeg50", "downscale_0.5", "thumbnail_256")
-
-
-@dataclass
-class EvaluationOutcome:
-    """Metrics (flat, for MLflow), the HTML report and the plots it embeds."""
-
-    metrics: dict[str, float]
-    report: Path
-    figures: dict[str, Path] = field(default_factory=dict)
-    segments: list = field(default_factory=list)
-
+__all__ = ["TrainOutcome", "evaluate_model", "train", "training_digest"]
 
 @dataclass
 class TrainOutcome:
@@ -76,13 +49,6 @@ def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[usable].reset_index(drop=True)
 
 
-def _targets(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """``is AI`` (assisted or slop) for the detector, ``is violation`` (slop) for triage."""
-    labels = [Label(value) for value in frame["label"]]
-    return (np.array([label.is_ai for label in labels], dtype=int),
-            np.array([label.is_violation for label in labels], dtype=int))
-
-
 def training_digest(frame: pd.DataFrame) -> str:
     """sha256 over item ids, content hashes and labels, in a canonical order."""
     hasher = hashlib.sha256()
@@ -92,7 +58,7 @@ def training_digest(frame: pd.DataFrame) -> str:
 
 
 def _split(frame: pd.DataFrame, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
-    y_ai, y_violation = _targets(frame)
+    y_ai, y_violation = targets(frame)
     groups = frame["artist_id"].to_numpy()
     try:
         return grouped_split(y_ai + y_violation, groups, settings.training.test_fraction,
@@ -108,7 +74,7 @@ def _matrix(frame: pd.DataFrame) -> np.ndarray:
 
 def _out_of_fold_p_ai(frame: pd.DataFrame, settings: Settings, n_splits: int = 5) -> np.ndarray:
     """P(AI) for each training item from a detector that never saw its artist."""
-    X, (y_ai, _), groups = _matrix(frame), _targets(frame), frame["artist_id"].to_numpy()
+    X, (y_ai, _), groups = _matrix(frame), targets(frame), frame["artist_id"].to_numpy()
     n_splits = min(n_splits, len(np.unique(groups)))
     p = np.full(len(frame), np.nan)
     for fit_rows, held_rows in GroupKFold(n_splits=n_splits).split(X, y_ai, groups):
@@ -124,7 +90,7 @@ def _out_of_fold_p_ai(frame: pd.DataFrame, settings: Settings, n_splits: int = 5
 
 def _triage_model(train_frame: pd.DataFrame, settings: Settings) -> TriageModel:
     """Learned from decisions when there are enough of both kinds, else the configured defaults."""
-    _, y_violation = _targets(train_frame)
+    _, y_violation = targets(train_frame)
     enough = (len(y_violation) >= settings.triage.min_decisions
               and min(y_violation.sum(), len(y_violation) - y_violation.sum())
               >= settings.triage.min_per_class)
@@ -163,7 +129,7 @@ def train(
     frame = _labelled(prepared.frame)
     train_rows, test_rows = _split(frame, settings)
     train_frame, test_frame = frame.iloc[train_rows], frame.iloc[test_rows]
-    y_ai, _ = _targets(train_frame)
+    y_ai, _ = targets(train_frame)
     detector = AIDetector(calibration=settings.training.calibration,
                           random_state=settings.training.random_state)
     detector.fit(_matrix(train_frame), y_ai, train_frame["artist_id"].to_numpy())
@@ -198,141 +164,6 @@ def train(
     )
     return TrainOutcome(registered.scorer, registered, evaluation, len(train_frame), len(test_frame),
                         frozenset(train_frame["artist_id"]), frozenset(test_frame["artist_id"]))
-
-
-def evaluate_scored(
-    frame: pd.DataFrame,
-    scored: pd.DataFrame,
-    settings: Settings,
-    out_dir: str | os.PathLike[str],
-    *,
-    title: str,
-    context: list[tuple[str, str]] = (),
-    encoder: ImageEncoder | None = None,
-    scorer: Scorer | None = None,
-) -> EvaluationOutcome:
-    """Metrics, plots and the HTML report for labelled, scored items.
-
-    Robustness (verdict flips under recompression and resizing) is measured when
-    ``encoder`` and ``scorer`` are given, by re-encoding perturbed copies.
-    """
-    out_dir = Path(out_dir)
-    y_ai, y_violation = _targets(frame)
-    p_ai = scored["p_ai"].to_numpy(dtype=float)
-    triage = scored["triage_score"].to_numpy(dtype=float)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        detector = metrics_lib.summarise(y_ai, p_ai)
-        queue = metrics_lib.summarise(y_violation, triage)
-    metrics = {f"detector_{k}": v for k, v in detector.items()}
-    metrics.update({f"triage_{k}": v for k, v in queue.items()})
-    days = frame["uploaded_at"].dt.strftime("%Y-%m-%d").to_numpy()
-    budget = settings.training.review_budget_per_day
-    metrics[f"triage_precision_daily_budget_{budget}"] = metrics_lib.precision_within_daily_budget(
-        y_violation, triage, days, budget)
-    flagged = triage >= settings.triage.review_threshold
-    segments = metrics_lib.segment_false_positive_rates(
-        y_violation, flagged, _segments(frame), min_count=settings.training.segment_min_count)
-    robustness = _robustness(frame, p_ai, encoder, scorer, settings) if encoder and scorer else {}
-    metrics.update({f"flip_rate_{k}": v.flip_rate for k, v in robustness.items()})
-    figures = {
-        "detector reliability": save_figure(reliability_figure(
-            metrics_lib.reliability_curve(y_ai, p_ai, n_bins=10), "P(AI) reliability"),
-            out_dir / "plots" / "detector_reliability.png"),
-        "triage reliability": save_figure(reliability_figure(
-            metrics_lib.reliability_curve(y_violation, triage, n_bins=10), "triage score reliability"),
-            out_dir / "plots" / "triage_reliability.png"),
-        "detector ROC and PR": save_figure(roc_pr_figure(y_ai, p_ai, "P(AI)"),
-                                           out_dir / "plots" / "detector_roc_pr.png"),
-        "triage scores by label": save_figure(score_histogram_figure(
-            {label: triage[frame["label"].to_numpy() == label] for label in sorted(set(frame["label"]))},
-            "triage score by label"), out_dir / "plots" / "triage_by_label.png"),
-    }
-    report = EvaluationReport(
-        title=title, summary=[("items", str(len(frame))), *context],
-        metric_tables={
-            "Detector: P(AI) against ai_assisted + ai_slop": _formatted(detector),
-            "Triage: score against confirmed slop": _formatted(
-                {**queue, f"precision within {budget}/day": metrics[f"triage_precision_daily_budget_{budget}"]}),
-        },
-        tables={
-            f"False-positive rate on non-violations at triage ≥ {settings.triage.review_threshold}": (
-                ["segment", "value", "non-violations", "flagged", "FPR", "95% interval"],
-                [[r.segment, r.value, r.n_negative, r.n_flagged,
-                  "not enough data" if r.status == "not_enough_data" else f"{r.false_positive_rate:.1%}",
-                  "" if r.status == "not_enough_data" else f"{r.ci_low:.1%} – {r.ci_high:.1%}"]
-                 for r in segments]),
-            "Robustness: detector verdict (P(AI) ≥ 0.5) flips": (
-                ["perturbation", "items", "flipped", "flip rate", "95% interval"],
-                [[name, r.n_items, r.n_flipped, f"{r.flip_rate:.1%}", f"{r.ci_low:.1%} – {r.ci_high:.1%}"]
-                 for name, r in robustness.items()]),
-        },
-        figures=figures,
-        notes=["Scores rank items for human review; a flagged item is a question for a "
-               "moderator, never a verdict. False positives on human work are the costliest error."],
-    )
-    path = write_html_report(report, out_dir / "evaluation_report.html")
-    return EvaluationOutcome(metrics, path, figures, segments)
-
-
-def _formatted(values: dict[str, float]) -> list[tuple[str, str]]:
-    def text(key: str, value) -> str:
-        if key == "n" or not isinstance(value, float):
-            return str(int(value)) if key == "n" else str(value)
-        return "n/a" if value != value else f"{value:.4f}"
-
-    return [(k, text(k, v)) for k, v in values.items()]
-
-
-def _segments(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Style/medium (first tag), new vs established artist, process notes, declared AI."""
-    size = frame["portfolio_size"].fillna(0).to_numpy()
-    return {
-        "style": frame["tags"].map(lambda t: t.split(";")[0] if t else "untagged").to_numpy(dtype=object),
-        "artist": np.where(frame["cold_start"].fillna(True).astype(bool), "new (cold start)",
-                           np.where(size < 20, "established (<20 works)", "established (20+ works)")),
-        "process notes": frame["has_process_notes"].map(
-            lambda v: "unknown" if pd.isna(v) else ("yes" if v else "no")).to_numpy(dtype=object),
-        "declared AI": frame["declared_ai"].map(
-            lambda v: "unknown" if pd.isna(v) else ("yes" if v else "no")).to_numpy(dtype=object),
-    }
-
-
-def _perturb(data: bytes, name: str) -> bytes:
-    image = load_image(data).image
-    if name.startswith("jpeg"):
-        quality = int(name[4:])
-    else:
-        quality = 95
-        if name == "downscale_0.5":
-            image = image.resize((max(1, image.width // 2), max(1, image.height // 2)),
-                                 Image.Resampling.LANCZOS)
-        else:
-            image.thumbnail((256, 256), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality)
-    return buffer.getvalue()
-
-
-def _robustness(frame, p_ai, encoder: ImageEncoder, scorer: Scorer, settings: Settings,
-                max_items: int = 200) -> dict:
-    """Verdict flips of P(AI) ≥ 0.5 when each image is recompressed or resized."""
-    rows = np.arange(len(frame))[np.isfinite(p_ai)][:max_items]
-    originals = {}
-    for i in rows:
-        try:
-            originals[i] = read_source(frame["path"].iloc[i], settings.images.max_bytes)
-        except ImageLoadError:
-            continue  # the file changed or vanished since it was scored
-    keep = np.array(sorted(originals))
-    results = {}
-    for name in PERTURBATIONS:
-        perturbed = [_perturb(originals[i], name) for i in keep]
-        vectors = [r.vector for r in embed_sources(perturbed, encoder, num_workers=0,
-                                                   batch_size=settings.embedding.batch_size)]
-        p_new = scorer.detector.predict_ai_probability(np.stack(vectors))
-        results[name] = metrics_lib.verdict_flip_rate(p_ai[keep], p_new, 0.5)
-    return results
 
 
 def evaluate_model(
