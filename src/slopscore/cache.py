@@ -1,12 +1,16 @@
-"""Persistent embedding cache keyed by (content sha256, backbone id, preprocessing id).
+"""Persistent caches keyed by file content: embeddings and per-file signals.
 
-A SQLite database in WAL mode: any number of processes may read while one
-writes, and a crash never leaves a half-written vector (each batch is one
-transaction). Re-scoring the same files therefore never re-encodes them.
+One SQLite database in WAL mode: any number of processes may read while one
+writes, and a crash never leaves a half-written entry (each batch is one
+transaction). Re-scoring the same files therefore never re-encodes or re-parses them.
+
+* :class:`EmbeddingCache`: vectors by (sha256, backbone id, preprocessing id).
+* :class:`SignalCache`: provenance and PDQ columns by (sha256, signals version).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -15,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["EmbeddingCache"]
+__all__ = ["EmbeddingCache", "SignalCache"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -27,34 +31,28 @@ CREATE TABLE IF NOT EXISTS embeddings (
     PRIMARY KEY (sha256, backbone, preprocess)
 ) WITHOUT ROWID
 """
+_SIGNAL_SCHEMA = """
+CREATE TABLE IF NOT EXISTS file_signals (
+    sha256 TEXT NOT NULL,
+    version TEXT NOT NULL,
+    signals TEXT NOT NULL,
+    PRIMARY KEY (sha256, version)
+) WITHOUT ROWID
+"""
 _BATCH = 500  # stay well below SQLite's bound-parameter limit
 
 
-class EmbeddingCache:
-    """Float32 vectors for one (backbone, preprocessing) pair, stored under ``directory``.
+class _Store:
+    """One connection per process (also after ``fork``) to ``directory/embeddings.sqlite3``."""
 
-    Parameters
-    ----------
-    directory : path-like
-        Folder holding ``embeddings.sqlite3`` (created if missing).
-    backbone_id, preprocess_id : str
-        Part of every key, so different backbones never share entries.
+    schema = ""
 
-    Notes
-    -----
-    Each process opens its own connection (also after ``fork``), so the object
-    can be handed to DataLoader workers.
-    """
-
-    def __init__(self, directory: str | os.PathLike[str], backbone_id: str, preprocess_id: str):
+    def __init__(self, directory: str | os.PathLike[str]):
         self.directory = Path(directory).expanduser()
         self.path = self.directory / "embeddings.sqlite3"
-        self.backbone_id = backbone_id
-        self.preprocess_id = preprocess_id
         self._local = threading.local()
         self.directory.mkdir(parents=True, exist_ok=True)
-        with self._connect() as connection:
-            connection.execute(_SCHEMA)
+        self._connect().execute(self.schema)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -74,6 +72,71 @@ class EmbeddingCache:
             connection.execute("PRAGMA synchronous=NORMAL")
             self._local.connection, self._local.pid = connection, pid
         return connection
+
+    def _write(self, statement: str, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        connection = self._connect()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.executemany(statement, rows)
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+
+class SignalCache(_Store):
+    """What each file says about itself (see :mod:`slopscore.file_signals`), by content hash.
+
+    Parameters
+    ----------
+    directory : path-like
+    version : str
+        Bumped whenever the parsers change, so stale signals are never reused.
+    """
+
+    schema = _SIGNAL_SCHEMA
+
+    def __init__(self, directory: str | os.PathLike[str], version: str):
+        super().__init__(directory)
+        self.version = version
+
+    def get(self, sha256: str) -> dict | None:
+        """The stored signals, or None."""
+        row = self._connect().execute(
+            "SELECT signals FROM file_signals WHERE sha256=? AND version=?", (sha256, self.version)
+        ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def put(self, sha256: str, signals: dict) -> None:
+        """Store one file's signals (JSON-serialisable columns)."""
+        self._write("INSERT OR REPLACE INTO file_signals VALUES (?, ?, ?)",
+                    [(sha256, self.version, json.dumps(signals))])
+
+
+class EmbeddingCache(_Store):
+    """Float32 vectors for one (backbone, preprocessing) pair, stored under ``directory``.
+
+    Parameters
+    ----------
+    directory : path-like
+        Folder holding ``embeddings.sqlite3`` (created if missing).
+    backbone_id, preprocess_id : str
+        Part of every key, so different backbones never share entries.
+
+    Notes
+    -----
+    Each process opens its own connection (also after ``fork``), so the object
+    can be handed to DataLoader workers.
+    """
+
+    schema = _SCHEMA
+
+    def __init__(self, directory: str | os.PathLike[str], backbone_id: str, preprocess_id: str):
+        super().__init__(directory)
+        self.backbone_id = backbone_id
+        self.preprocess_id = preprocess_id
 
     def contains(self, sha256: str) -> bool:
         """Whether a vector for this content is stored."""
@@ -108,18 +171,7 @@ class EmbeddingCache:
              np.ascontiguousarray(v, dtype="<f4").tobytes())
             for sha, v in vectors.items()
         ]
-        if not rows:
-            return
-        connection = self._connect()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            connection.executemany(
-                "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?)", rows
-            )
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+        self._write("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?)", rows)
 
     def __len__(self) -> int:
         row = self._connect().execute(

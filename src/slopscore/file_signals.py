@@ -7,16 +7,21 @@ A broken file yields empty signals (its embedding row carries the skip reason).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 from collections.abc import Callable, Sequence
 from functools import partial
 
+from slopscore.cache import SignalCache
 from slopscore.duplicates import pdq_hash
 from slopscore.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageLoadError, decode_image, read_source
 from slopscore.provenance import read_provenance
 
-__all__ = ["FILE_SIGNAL_COLUMNS", "collect_file_signals", "file_signals"]
+__all__ = ["FILE_SIGNAL_COLUMNS", "SIGNALS_VERSION", "collect_file_signals", "file_signals"]
+
+#: Bump when provenance parsing or PDQ hashing changes, so cached signals are recomputed.
+SIGNALS_VERSION = "1"
 
 FILE_SIGNAL_COLUMNS = (
     "pdq_hex", "pdq_quality", "file_says_ai", "file_generator", "provenance_source",
@@ -32,17 +37,30 @@ def _empty() -> dict:
 
 
 def file_signals(path: str, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 max_bytes: int = DEFAULT_MAX_BYTES) -> dict:
+                 max_bytes: int = DEFAULT_MAX_BYTES, cache: SignalCache | None = None) -> dict:
     """Provenance summary and PDQ hash of one file, as flat JSON-friendly columns.
 
     ``file_says_ai`` is True only when the file itself declares AI generation;
-    False means "no evidence", never "human".
+    False means "no evidence", never "human". With a ``cache``, a file whose
+    content was seen before is not parsed again.
     """
-    row = _empty()
     try:
         data = read_source(path, max_bytes)
     except ImageLoadError:
-        return row
+        return _empty()
+    digest = hashlib.sha256(data).hexdigest()
+    cached = cache.get(digest) if cache is not None else None
+    if cached is not None:
+        return cached
+    row = _signals(data, max_pixels)
+    if cache is not None:
+        cache.put(digest, row)
+    return row
+
+
+def _signals(data: bytes, max_pixels: int) -> dict:
+    """Parse the metadata, then decode (JPEG draft) for the PDQ hash."""
+    row = _empty()
     record = read_provenance(data)
     row.update(
         file_says_ai=bool(record.declared_ai_by_file),
@@ -65,10 +83,11 @@ def file_signals(path: str, max_pixels: int = DEFAULT_MAX_PIXELS,
 
 def collect_file_signals(
     paths: Sequence[str], *, workers: int = 1, max_pixels: int = DEFAULT_MAX_PIXELS,
-    max_bytes: int = DEFAULT_MAX_BYTES, advance: Callable[[int], None] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES, cache: SignalCache | None = None,
+    advance: Callable[[int], None] | None = None,
 ) -> list[dict]:
     """:func:`file_signals` for many files, in order, using ``workers`` processes (0: inline)."""
-    work = partial(file_signals, max_pixels=max_pixels, max_bytes=max_bytes)
+    work = partial(file_signals, max_pixels=max_pixels, max_bytes=max_bytes, cache=cache)
     advance = advance or (lambda n: None)
     if workers <= 0 or len(paths) < 8:
         rows = []

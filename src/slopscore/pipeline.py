@@ -19,7 +19,8 @@ from slopscore.config import Settings
 from slopscore.embed import ImageEncoder
 from slopscore.embedding_job import EmbedJobSummary, run_embedding_job
 from slopscore.features import build_feature_table
-from slopscore.file_signals import collect_file_signals
+from slopscore.cache import SignalCache
+from slopscore.file_signals import SIGNALS_VERSION, collect_file_signals
 from slopscore.manifest import ManifestRow, RowError, read_manifest
 
 __all__ = ["PreparedData", "prepare_features", "write_manifest"]
@@ -86,9 +87,11 @@ def prepare_features(
     )
     embeddings = pq.read_table(summary.out).to_pandas()
     advance = progress("reading file metadata", len(parsed.rows)) if progress else None
+    cache = SignalCache(settings.cache.dir, SIGNALS_VERSION) if settings.cache.enabled else None
     signals = collect_file_signals(
         [row.path for row in parsed.rows], workers=max(1, settings.embedding.num_workers),
-        max_pixels=settings.images.max_pixels, max_bytes=settings.images.max_bytes, advance=advance,
+        max_pixels=settings.images.max_pixels, max_bytes=settings.images.max_bytes,
+        cache=cache, advance=advance,
     )
     frame = build_feature_table(parsed.rows, embeddings, signals, settings.portfolio)
     return PreparedData(frame, parsed.rows, parsed.errors, summary)

@@ -1,0 +1,50 @@
+"""Per-file signals (provenance + PDQ) and their content-addressed cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from slopscore import file_signals as module
+from slopscore.cache import SignalCache
+from slopscore.file_signals import collect_file_signals, file_signals
+
+
+def _png(path, seed, parameters=None):
+    rng = np.random.default_rng(seed)
+    image = Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).resize((128, 128))
+    info = PngInfo()
+    if parameters:
+        info.add_text("parameters", parameters)
+    image.save(path, pnginfo=info)
+    return str(path)
+
+
+def test_generator_metadata_and_pdq_are_read(tmp_path):
+    path = _png(tmp_path / "a.png", 0, "a castle\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1")
+    row = file_signals(path)
+    assert row["file_says_ai"] is True and row["provenance_source"] == "png:parameters"
+    assert len(row["pdq_hex"]) == 64 and 0 <= row["pdq_quality"] <= 100
+    plain = file_signals(_png(tmp_path / "b.png", 1))
+    assert plain["file_says_ai"] is False and plain["file_generator"] is None
+
+
+def test_missing_files_give_empty_signals(tmp_path):
+    row = file_signals(str(tmp_path / "gone.png"))
+    assert row["pdq_hex"] is None and row["file_says_ai"] is False
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_cached_files_are_not_parsed_again(tmp_path, monkeypatch, workers):
+    paths = [_png(tmp_path / f"{i}.png", i, "x\nSteps: 5" if i % 2 else None) for i in range(10)]
+    cache = SignalCache(tmp_path / "cache", "1")
+    first = collect_file_signals(paths, workers=workers, cache=cache)
+    calls = []
+    original = module.read_provenance
+    monkeypatch.setattr(module, "read_provenance", lambda data: calls.append(1) or original(data))
+    again = collect_file_signals(paths, workers=0, cache=cache)
+    assert calls == [] and again == first
+    fresh = collect_file_signals(paths[:2], workers=0, cache=SignalCache(tmp_path / "cache", "2"))
+    assert len(calls) == 2 and fresh == first[:2]  # a new signals version recomputes
