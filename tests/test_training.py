@@ -60,7 +60,7 @@ def test_no_artist_is_in_both_training_and_evaluation(trained):
 def test_registered_model_reproduces_scores_in_a_new_process(trained, tmp_path):
     platform, settings, outcome, root = trained
     queue = score_uploads(outcome.scorer, platform.new_uploads, settings, tmp_path / "s",
-                          history=platform.history)
+                          history=platform.history).scores
     manifest = pd.read_csv(platform.new_uploads)
     assert len(queue) == len(manifest)  # one row per input row
     assert queue["triage_score"].is_monotonic_decreasing

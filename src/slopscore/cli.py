@@ -211,13 +211,16 @@ def score(
             _fail(str(exc))
     with _user_errors(), progress_bars() as progress:
         scorer = load_scorer(model, settings.tracking.store_dir)
-        scored = score_uploads(scorer, source, settings, out.parent / f"{out.stem}-work",
-                               history=history, progress=progress)
+        run = score_uploads(scorer, source, settings, out.parent / f"{out.stem}-work",
+                            history=history, progress=progress)
+    scored, embedded = run.scores, run.embed_summary
     write_scores(scored, out)
     if engine is not None:
         console.print(f"review queue: {upsert_scores(engine, scored)} rows inserted or updated")
     print_queue(scored, limit=10)
     n_scored = int((scored["status"] == "embedded").sum())
+    console.print(f"embeddings: {embedded.n_from_cache} from cache, "
+                  f"{embedded.n_embedded - embedded.n_from_cache} encoded (history included)")
     console.print(f"input {len(scored)} = scored {n_scored} + skipped {len(scored) - n_scored}"
                   f"   model {scorer.info.model_version}; wrote {out}")
 

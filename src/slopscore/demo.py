@@ -66,7 +66,7 @@ def run_demo(out: str | Path, *, backbone: str | None = None,
     console.rule("score today's uploads")
     with progress_bars() as progress:
         queue = score_uploads(trained.scorer, platform.new_uploads, settings, out / "scoring",
-                              history=platform.history, progress=progress)
+                              history=platform.history, progress=progress).scores
     queue_path = out / "queue.csv"
     queue.to_csv(queue_path, index=False)
     print_queue(queue, limit=12)

@@ -11,23 +11,32 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from slopscore.config import Settings
-from slopscore.embedding_job import open_encoder
+from slopscore.embedding_job import EmbedJobSummary, open_encoder
 from slopscore.manifest import read_manifest
 from slopscore.pipeline import prepare_features, write_manifest
 from slopscore.scorer import Scorer
 
-__all__ = ["OUTPUT_COLUMNS", "load_scorer", "score_uploads", "write_scores"]
+__all__ = ["OUTPUT_COLUMNS", "ScoringRun", "load_scorer", "score_uploads", "write_scores"]
 
 OUTPUT_COLUMNS = (
     "item_id", "artist_id", "uploaded_at", "status", "skip_reason", "triage_score", "p_ai",
     "reasons", "provenance_reasons", "cross_account_posters", "portfolio_size", "cold_start",
     "model_version", "backbone_id", "title", "tags", "label",
 )
+
+
+@dataclass
+class ScoringRun:
+    """Scores (one row per input row, best first) and how the embeddings were obtained."""
+
+    scores: pd.DataFrame
+    embed_summary: EmbedJobSummary
 
 
 def score_uploads(
@@ -38,14 +47,18 @@ def score_uploads(
     *,
     history: str | os.PathLike[str] | None = None,
     progress=None,
-) -> pd.DataFrame:
-    """Score every row of ``new_uploads``; returns one row per input row, best first.
+) -> ScoringRun:
+    """Score every row of ``new_uploads``; one output row per input row, best first.
+
+    Embeddings and file signals come from the caches when present, so a run that
+    was interrupted (even by ``kill -9``) resumes without redoing finished work.
 
     Returns
     -------
-    pandas.DataFrame
-        :data:`OUTPUT_COLUMNS`; ``triage_score`` in [0, 1] (estimated chance that a
-        reviewer confirms a concern; higher = review sooner), NaN for skipped rows.
+    ScoringRun
+        ``scores`` has :data:`OUTPUT_COLUMNS`; ``triage_score`` in [0, 1] (estimated
+        chance that a reviewer confirms a concern; higher = review sooner), NaN for
+        skipped rows.
     """
     settings = settings.model_copy(update={"embedding": settings.embedding.model_copy(
         update={"backbone": scorer.info.backbone})})
@@ -74,8 +87,9 @@ def score_uploads(
     for column in OUTPUT_COLUMNS:
         if column not in out:
             out[column] = None
-    return out[list(OUTPUT_COLUMNS)].sort_values("triage_score", ascending=False,
-                                                 na_position="last", kind="stable").reset_index(drop=True)
+    ordered = out[list(OUTPUT_COLUMNS)].sort_values("triage_score", ascending=False,
+                                                    na_position="last", kind="stable")
+    return ScoringRun(ordered.reset_index(drop=True), prepared.embed_summary)
 
 
 def load_scorer(model: str, store_dir: str | os.PathLike[str]) -> Scorer:
@@ -88,12 +102,17 @@ def load_scorer(model: str, store_dir: str | os.PathLike[str]) -> Scorer:
 
 
 def write_scores(scored: pd.DataFrame, out: str | os.PathLike[str]) -> Path:
-    """Write scores as Parquet (``.parquet``) or CSV (anything else)."""
+    """Write scores as Parquet (``.parquet``) or CSV (anything else), atomically.
+
+    The file appears complete or not at all: a killed run never leaves half a file.
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     table = scored.assign(uploaded_at=scored["uploaded_at"].astype(str))
+    partial = out.with_name(f".{out.name}.partial")
     if out.suffix == ".parquet":
-        table.to_parquet(out, index=False)
+        table.to_parquet(partial, index=False)
     else:
-        table.to_csv(out, index=False)
+        table.to_csv(partial, index=False)
+    os.replace(partial, out)
     return out
