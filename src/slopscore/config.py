@@ -133,6 +133,11 @@ class Settings(_Frozen):
     training: TrainingSettings = TrainingSettings()
     tracking: TrackingSettings = TrackingSettings()
 
+    def with_backbone(self, backbone: str) -> "Settings":
+        """A copy that embeds with ``backbone`` (e.g. the one a trained scorer expects)."""
+        return self.model_copy(update={"embedding": self.embedding.model_copy(
+            update={"backbone": backbone})})
+
 
 def load_settings(
     path: str | os.PathLike[str] | None = None,

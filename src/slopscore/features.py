@@ -109,7 +109,6 @@ def _add_portfolio(frame: pd.DataFrame, settings: PortfolioSettings) -> None:
 def _add_duplicates(frame: pd.DataFrame, settings: PortfolioSettings) -> None:
     frame["pdq_duplicates"] = 0
     frame["cross_account_posters"] = 0
-    frame["near_duplicates"] = frame["recent_near_duplicates"]
     hashed = frame["pdq_hex"].notna().to_numpy()
     if hashed.any():
         subset = frame[hashed]

@@ -60,8 +60,7 @@ def score_uploads(
         chance that a reviewer confirms a concern; higher = review sooner), NaN for
         skipped rows.
     """
-    settings = settings.model_copy(update={"embedding": settings.embedding.model_copy(
-        update={"backbone": scorer.info.backbone})})
+    settings = settings.with_backbone(scorer.info.backbone)
     _, encoder = open_encoder(settings)
     if encoder.backbone.backbone_id != scorer.info.backbone_id:
         raise ValueError(f"backbone {encoder.backbone.backbone_id} differs from the scorer's "

@@ -177,8 +177,7 @@ def evaluate_model(
     """Score a labelled manifest with a logged scorer, write the report, log an evaluation run."""
     model = load_scorer_model(model_uri, settings.tracking.store_dir)
     scorer: Scorer = model.unwrap_python_model().scorer
-    settings = settings.model_copy(update={"embedding": settings.embedding.model_copy(
-        update={"backbone": scorer.info.backbone})})
+    settings = settings.with_backbone(scorer.info.backbone)
     _, encoder = open_encoder(settings)
     prepared = prepare_features(manifest, settings, out_dir, encoder=encoder, progress=progress)
     frame = _labelled(prepared.frame)
