@@ -62,3 +62,35 @@ def tiny():
     from slopscore.backbones import load_backbone
 
     return load_backbone("test:tiny-clip")
+
+
+#: Admin URL of a PostgreSQL server (``.ci/run`` starts one); each test gets its own database.
+POSTGRES_URL = os.environ.get("SLOPSCORE_TEST_POSTGRES_URL")
+#: Set by ``.ci/run``: a missing server is then a failure, never a skip.
+POSTGRES_REQUIRED = os.environ.get("SLOPSCORE_REQUIRE_POSTGRES") == "1"
+
+
+def _postgres_database(name: str) -> str:
+    """Create an empty database ``name`` and return its URL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    if not POSTGRES_URL:
+        if POSTGRES_REQUIRED:
+            pytest.fail("SLOPSCORE_REQUIRE_POSTGRES=1 but SLOPSCORE_TEST_POSTGRES_URL is not set")
+        pytest.skip("no PostgreSQL (set SLOPSCORE_TEST_POSTGRES_URL; .ci/run does)")
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def queue_url(request, tmp_path) -> str:
+    """An empty review-queue database: a SQLite file, then a real PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'queue.db'}"
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
+    return _postgres_database(name)

@@ -1,4 +1,5 @@
-"""The review queue database (real SQLite): upserts by item and model version, nothing deleted."""
+"""The review queue database (real SQLite and PostgreSQL): migrations, upserts by item and
+model version, nothing deleted."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from slopscore.review_queue import QueueItem, QueueUnavailableError, open_queue, pending_items, upsert_scores
+from slopscore.queue_db import current_revision, head_revision
+from slopscore.queue_models import Base, ModelVersion
+from slopscore.review_queue import (
+    QueueItem,
+    QueueUnavailableError,
+    open_queue,
+    pending_items,
+    register_model_version,
+    upsert_scores,
+)
 
 
 def _scored(scores, model="m/1"):
@@ -23,8 +33,21 @@ def _scored(scores, model="m/1"):
     })
 
 
-def test_rescoring_updates_scores_but_never_a_moderators_decision(tmp_path):
-    engine = open_queue(f"sqlite:///{tmp_path / 'q.db'}")
+def test_migrations_build_exactly_the_models_schema(queue_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    engine = open_queue(queue_url)
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+    open_queue(queue_url)  # upgrading an up-to-date database is a no-op
+    assert current_revision(engine) == head_revision()
+
+
+def test_rescoring_updates_scores_but_never_a_moderators_decision(queue_url):
+    engine = open_queue(queue_url)
     assert upsert_scores(engine, _scored([0.2, 0.9, float("nan")])) == 3
     with Session(engine) as session:
         session.execute(update(QueueItem).where(QueueItem.item_id == "i1").values(status="dismissed"))
@@ -38,14 +61,23 @@ def test_rescoring_updates_scores_but_never_a_moderators_decision(tmp_path):
     assert rows["i0"].title == "<script>alert(1)</script>"  # stored as given; pages escape it
 
 
-def test_another_model_version_adds_rows_and_nothing_is_deleted(tmp_path):
-    engine = open_queue(f"sqlite:///{tmp_path / 'q.db'}")
+def test_another_model_version_adds_rows_and_nothing_is_deleted(queue_url):
+    engine = open_queue(queue_url)
     upsert_scores(engine, _scored([0.2, 0.9]))
     upsert_scores(engine, _scored([0.5], model="m/2"))
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(QueueItem)) == 3
     assert [(r.item_id, r.model_version) for r in pending_items(engine)] == [
         ("i1", "m/1"), ("i0", "m/2"), ("i0", "m/1")]
+
+
+def test_a_model_versions_reference_distribution_is_kept_from_its_first_registration(queue_url):
+    engine = open_queue(queue_url)
+    register_model_version(engine, "m/1", "b", {"edges": [0, 0.5, 1], "counts": [3, 1]})
+    register_model_version(engine, "m/1", "b", {"edges": [0, 1], "counts": [9]})
+    with Session(engine) as session:
+        stored = session.get(ModelVersion, "m/1")
+    assert json.loads(stored.reference_histogram) == {"edges": [0, 0.5, 1], "counts": [3, 1]}
 
 
 def test_unreachable_databases_fail_clearly_without_the_password(tmp_path):

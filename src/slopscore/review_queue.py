@@ -1,139 +1,113 @@
-"""The review queue database (SQLAlchemy): scores in, ordered work for moderators out.
+"""Fill the review queue with scores, and read its pending items.
 
 Rows are inserted or updated by (``item_id``, ``model_version``). Re-scoring
-refreshes the scores and reasons but never touches a moderator's ``status``, and
-nothing here deletes or hides an item: the queue only orders work for people.
-SQLite by default; any SQLAlchemy URL (e.g. ``postgresql+psycopg://...``) works.
+refreshes scores and reasons but never touches a moderator's ``status``, claim or
+decisions, and nothing here deletes or hides an item: the queue only orders work
+for people. The schema lives in :mod:`slopscore.queue_models`.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import (
-    DateTime,
-    Float,
-    Index,
-    String,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    select,
-    text,
-)
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Session
 
-__all__ = ["QueueItem", "QueueUnavailableError", "open_queue", "pending_items", "upsert_scores"]
+from slopscore.queue_db import QueueUnavailableError, open_queue
+from slopscore.queue_models import ModelVersion, QueueItem, Status
 
-PENDING = "pending"
+__all__ = ["QueueItem", "QueueUnavailableError", "open_queue", "pending_items",
+           "register_model_version", "upsert_scores"]
 
-
-class QueueUnavailableError(RuntimeError):
-    """The queue database cannot be reached or created."""
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class QueueItem(Base):
-    """One scored upload for one model version."""
-
-    __tablename__ = "queue_items"
-    __table_args__ = (
-        UniqueConstraint("item_id", "model_version", name="uq_queue_item_model"),
-        Index("ix_queue_status_score", "status", "triage_score"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    item_id: Mapped[str] = mapped_column(String(200))
-    model_version: Mapped[str] = mapped_column(String(200))
-    artist_id: Mapped[str | None] = mapped_column(String(200))
-    uploaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    triage_score: Mapped[float | None] = mapped_column(Float)
-    p_ai: Mapped[float | None] = mapped_column(Float)
-    reasons: Mapped[str] = mapped_column(Text, default="[]")
-    provenance_reasons: Mapped[str] = mapped_column(Text, default="[]")
-    skip_reason: Mapped[str | None] = mapped_column(String(64))
-    backbone_id: Mapped[str | None] = mapped_column(String(200))
-    title: Mapped[str | None] = mapped_column(Text)
-    tags: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(32), default=PENDING)
-    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-#: Columns a re-score may change; ``status`` and ``id`` are never among them.
-_SCORE_COLUMNS = ("artist_id", "uploaded_at", "triage_score", "p_ai", "reasons",
-                  "provenance_reasons", "skip_reason", "backbone_id", "title", "tags", "scored_at")
-
-
-def open_queue(url: str) -> Engine:
-    """Connect (creating the tables if needed); raises :class:`QueueUnavailableError` with the cause."""
-    try:
-        engine = create_engine(url, pool_pre_ping=True)
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        Base.metadata.create_all(engine)
-    except (SQLAlchemyError, ValueError, ImportError) as exc:
-        raise QueueUnavailableError(f"queue database {_redacted(url)} is unavailable: {exc}") from exc
-    return engine
-
-
-def _redacted(url: str) -> str:
-    """The URL without its password, for messages."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparseable URL is shown as given, minus anything after '@'
-        return url.split("@")[-1]
+#: Queue column <- scored-frame column. A re-score may change these; never ``status``,
+#: the claim, ``decided_at`` or ``id``.
+_FROM_FRAME = {
+    "artist_id": "artist_id", "uploaded_at": "uploaded_at", "source": "path",
+    "file_type": "file_type", "triage_score": "triage_score", "p_ai": "p_ai",
+    "portfolio_outlier": "centroid_z", "portfolio_size": "portfolio_size",
+    "cold_start": "cold_start", "near_duplicates": "near_duplicates",
+    "cross_account_posters": "cross_account_posters", "declared_ai": "declared_ai",
+    "has_process_notes": "has_process_notes", "reasons": "reasons",
+    "provenance_reasons": "provenance_reasons", "breakdown": "breakdown",
+    "skip_reason": "skip_reason", "backbone_id": "backbone_id", "title": "title", "tags": "tags",
+}
+_JSON_DEFAULTS = {"reasons": "[]", "provenance_reasons": "[]", "breakdown": "{}"}
+_INTEGERS = ("portfolio_size", "cross_account_posters")
+_BOOLEANS = ("cold_start", "declared_ai", "has_process_notes")
+_CHUNK = 500  # rows per INSERT statement (SQLite allows 32k bound parameters)
 
 
 def _value(value):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """A plain Python value for the database (NaN, NA and NaT become NULL)."""
+    if value is None or value is pd.NaT or value is pd.NA:
         return None
-    if value is pd.NaT:
+    if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime()
+    if isinstance(value, np.generic):
+        return value.item()
     return value
+
+
+def _record(row: Mapping, now: datetime) -> dict | None:
+    if _value(row.get("item_id")) is None or _value(row.get("model_version")) is None:
+        return None  # a malformed manifest row has no identity to queue
+    record = {"item_id": str(row["item_id"]), "model_version": str(row["model_version"]),
+              "scored_at": now, "status": Status.PENDING.value}
+    for column, source in _FROM_FRAME.items():
+        record[column] = _value(row.get(source))
+    if isinstance(record["uploaded_at"], str):
+        record["uploaded_at"] = datetime.fromisoformat(record["uploaded_at"])
+    for column, default in _JSON_DEFAULTS.items():
+        if not isinstance(record[column], str):
+            record[column] = default
+    for column in _INTEGERS:
+        record[column] = None if record[column] is None else int(record[column])
+    for column in _BOOLEANS:
+        record[column] = None if record[column] is None else bool(record[column])
+    return record
 
 
 def upsert_scores(engine: Engine, scored: pd.DataFrame) -> int:
     """Insert or update rows by (item_id, model_version); returns the number written.
 
-    ``scored`` is the output of :func:`slopscore.scoring.score_uploads`.
+    ``scored`` is the output of :func:`slopscore.scoring.score_uploads` (or a chunk of it).
     """
     now = datetime.now(timezone.utc)
-    records = []
-    for row in scored.to_dict("records"):
-        if _value(row.get("item_id")) is None or _value(row.get("model_version")) is None:
-            continue  # a malformed manifest row has no identity to queue
-        record = {"item_id": str(row["item_id"]), "model_version": str(row["model_version"]),
-                  "scored_at": now, "status": PENDING}
-        for column in _SCORE_COLUMNS[:-1]:
-            record[column] = _value(row.get(column))
-        if isinstance(record["uploaded_at"], str):
-            record["uploaded_at"] = datetime.fromisoformat(record["uploaded_at"])
-        for column in ("reasons", "provenance_reasons"):
-            record[column] = record[column] if isinstance(record[column], str) else json.dumps([])
-        records.append(record)
-    if not records:
-        return 0
+    records = [r for r in (_record(row, now) for row in scored.to_dict("records")) if r is not None]
     insert = _dialect_insert(engine)
-    statement = insert(QueueItem).values(records)
-    statement = statement.on_conflict_do_update(
-        index_elements=["item_id", "model_version"],
-        set_={column: statement.excluded[column] for column in _SCORE_COLUMNS},
-    )
+    with engine.begin() as connection:
+        for start in range(0, len(records), _CHUNK):
+            statement = insert(QueueItem).values(records[start:start + _CHUNK])
+            statement = statement.on_conflict_do_update(
+                index_elements=["item_id", "model_version"],
+                set_={column: statement.excluded[column] for column in (*_FROM_FRAME, "scored_at")},
+            )
+            connection.execute(statement)
+    return len(records)
+
+
+def register_model_version(engine: Engine, model_version: str, backbone_id: str | None,
+                           reference_histogram: Mapping | None) -> None:
+    """Record a scorer that writes into the queue, with its reference score histogram.
+
+    The first registration wins: a version's reference distribution never changes.
+    """
+    insert = _dialect_insert(engine)
+    statement = insert(ModelVersion).values(
+        model_version=model_version, backbone_id=backbone_id,
+        registered_at=datetime.now(timezone.utc),
+        reference_histogram=json.dumps(dict(reference_histogram or {})),
+    ).on_conflict_do_nothing(index_elements=["model_version"])
     with engine.begin() as connection:
         connection.execute(statement)
-    return len(records)
 
 
 def _dialect_insert(engine: Engine):
@@ -150,9 +124,7 @@ def _dialect_insert(engine: Engine):
 
 def pending_items(engine: Engine, limit: int = 50) -> list[QueueItem]:
     """Pending items, highest triage score first (unscored items last)."""
-    from sqlalchemy.orm import Session
-
     with Session(engine) as session:
-        query = (select(QueueItem).where(QueueItem.status == PENDING)
+        query = (select(QueueItem).where(QueueItem.status == Status.PENDING.value)
                  .order_by(QueueItem.triage_score.desc().nulls_last(), QueueItem.id).limit(limit))
         return list(session.scalars(query))
