@@ -246,6 +246,17 @@ def backbones(weights_dir: WeightsDirOption = None) -> None:
     print_backbones(weights_dir)
 
 
+def _register_command_groups() -> None:
+    """Commands that live in their own modules (moderation web app, analyst report)."""
+    from slopscore import cli_report, cli_web
+
+    cli_web.register(app)
+    cli_report.register(app)
+
+
+_register_command_groups()
+
+
 def main() -> None:  # pragma: no cover - console-script entry point
     app()
 

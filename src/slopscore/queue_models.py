@@ -30,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "Action",
+    "Artwork",
     "Base",
     "Decision",
     "MessageTemplate",
@@ -156,6 +157,9 @@ class QueueItem(Base):
     provenance_reasons: Mapped[str] = mapped_column(Text, default="[]")
     #: JSON object: the triage model's logit contribution per feature, plus ``intercept``.
     breakdown: Mapped[str] = mapped_column(Text, default="{}")
+    #: JSON list of ``{"item_id", "similarity"}``: the artist's most similar earlier works
+    #: (cosine similarity in [-1, 1], higher = more alike), see :class:`Artwork`.
+    nearest_works: Mapped[str] = mapped_column(Text, default="[]")
     skip_reason: Mapped[str | None] = mapped_column(String(64))
     backbone_id: Mapped[str | None] = mapped_column(String(200))
     title: Mapped[str | None] = mapped_column(Text)
@@ -165,6 +169,22 @@ class QueueItem(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Artwork(Base):
+    """Every work the batch job has seen (history and new uploads), for portfolio thumbnails.
+
+    ``source`` comes from the trusted manifest, never from a request.
+    """
+
+    __tablename__ = "artworks"
+    __table_args__ = (Index("ix_artworks_artist_uploaded", "artist_id", "uploaded_at"),)
+
+    item_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    artist_id: Mapped[str] = mapped_column(String(200))
+    uploaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    source: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
 
 
 class Decision(Base):

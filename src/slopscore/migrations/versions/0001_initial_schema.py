@@ -1,4 +1,5 @@
-"""Initial schema: queue items, the decision audit log, moderators, message templates, model versions.
+"""Initial schema: queue items, artworks, the decision audit log, moderators, message templates,
+model versions.
 
 Revision ID: 0001
 Revises: (none)
@@ -16,6 +17,17 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('artworks',
+    sa.Column('item_id', sa.String(length=200), nullable=False),
+    sa.Column('artist_id', sa.String(length=200), nullable=False),
+    sa.Column('uploaded_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('source', sa.Text(), nullable=True),
+    sa.Column('title', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('item_id')
+    )
+    with op.batch_alter_table('artworks', schema=None) as batch_op:
+        batch_op.create_index('ix_artworks_artist_uploaded', ['artist_id', 'uploaded_at'], unique=False)
+
     op.create_table('message_templates',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
@@ -61,6 +73,7 @@ def upgrade() -> None:
     sa.Column('reasons', sa.Text(), nullable=False),
     sa.Column('provenance_reasons', sa.Text(), nullable=False),
     sa.Column('breakdown', sa.Text(), nullable=False),
+    sa.Column('nearest_works', sa.Text(), nullable=False),
     sa.Column('skip_reason', sa.String(length=64), nullable=True),
     sa.Column('backbone_id', sa.String(length=200), nullable=True),
     sa.Column('title', sa.Text(), nullable=True),
@@ -124,3 +137,7 @@ def downgrade() -> None:
     op.drop_table('moderators')
     op.drop_table('model_versions')
     op.drop_table('message_templates')
+    with op.batch_alter_table('artworks', schema=None) as batch_op:
+        batch_op.drop_index('ix_artworks_artist_uploaded')
+
+    op.drop_table('artworks')

@@ -1,0 +1,9 @@
+"""``slopscore serve`` and the queue database's admin commands (being written)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
