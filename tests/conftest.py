@@ -94,3 +94,25 @@ def queue_url(request, tmp_path) -> str:
         return f"sqlite:///{tmp_path / 'queue.db'}"
     name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
     return _postgres_database(name)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A small generated platform and a scorer trained on it with the tiny backbone (once)."""
+    import mlflow
+
+    from slopscore.config import load_settings
+    from slopscore.demo_platform import generate_platform
+    from slopscore.training import train
+
+    root = tmp_path_factory.mktemp("training")
+    platform = generate_platform(root / "platform", seed=3, scale=0.6)
+    settings = load_settings(None, {
+        "embedding.backbone": "test:tiny-clip", "embedding.num_workers": 0,
+        "embedding.device": "cpu", "embedding.precision": "fp32",
+        "cache.dir": str(root / "cache"), "tracking.store_dir": str(root / "mlruns"),
+        "training.segment_min_count": 3,
+    })
+    outcome = train(platform.history, settings, root / "out", log=lambda message: None)
+    yield platform, settings, outcome, root
+    mlflow.set_tracking_uri(None)

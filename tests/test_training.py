@@ -8,28 +8,9 @@ import sys
 
 import mlflow
 import pandas as pd
-import pytest
 from mlflow.tracking import MlflowClient
 
-from slopscore.config import load_settings
-from slopscore.demo_platform import generate_platform
 from slopscore.scoring import score_uploads
-from slopscore.training import train
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("training")
-    platform = generate_platform(root / "platform", seed=3, scale=0.6)
-    settings = load_settings(None, {
-        "embedding.backbone": "test:tiny-clip", "embedding.num_workers": 0,
-        "embedding.device": "cpu", "embedding.precision": "fp32",
-        "cache.dir": str(root / "cache"), "tracking.store_dir": str(root / "mlruns"),
-        "training.segment_min_count": 3,
-    })
-    outcome = train(platform.history, settings, root / "out", log=lambda message: None)
-    yield platform, settings, outcome, root
-    mlflow.set_tracking_uri(None)
 
 
 def test_training_logs_metrics_plots_and_registers_the_model(trained):

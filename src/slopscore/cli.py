@@ -62,11 +62,12 @@ def _user_errors():
     from slopscore.classifier import SplitError
     from slopscore.config import ConfigError
     from slopscore.manifest import ManifestFormatError
+    from slopscore.ray_engine import RayUnavailableError
 
     try:
         yield
     except (BackboneSpecError, BackboneRefusedError, WeightsUnavailableError, ConfigError,
-            ManifestFormatError, SplitError) as exc:
+            ManifestFormatError, SplitError, RayUnavailableError) as exc:
         _fail(str(exc))
 
 
@@ -191,6 +192,10 @@ def score(
     out: Annotated[Path, typer.Option("--out", "-o", dir_okay=False, help="Output file (.parquet or .csv).")],
     history: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="Manifest of the artists' earlier uploads (portfolio context).")] = None,
     queue: Annotated[Optional[str], typer.Option("--queue", envvar="SLOPSCORE_QUEUE_URL", help="Review queue database URL, e.g. sqlite:///queue.db or postgresql+psycopg://...")] = None,
+    engine: Annotated[Optional[str], typer.Option("--engine", help="local (this machine) or ray (Ray Data actor pool; needs the ray extra).")] = None,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", envvar="RAY_ADDRESS", help="Ray cluster to join (e.g. ray://head:10001 or auto); default starts Ray here.")] = None,
+    ray_actors: Annotated[Optional[int], typer.Option("--ray-actors", help="Encoder actors in the Ray pool.")] = None,
+    chunk_rows: Annotated[Optional[int], typer.Option("--chunk-rows", help="Rows per chunk; bounds memory.")] = None,
     config: ConfigOption = None,
     cache_dir: CacheDirOption = None,
     weights_dir: WeightsDirOption = None,
@@ -198,31 +203,48 @@ def score(
 ) -> None:
     """Score uploads for review: one output row per input row, scored or skipped with a reason."""
     settings = _settings(config, weights_dir=weights_dir, cache_dir=cache_dir,
-                         mlflow_store=mlflow_store)
+                         mlflow_store=mlflow_store,
+                         extra={"batch.engine": engine, "batch.ray_address": ray_address,
+                                "batch.ray_actors": ray_actors, "batch.chunk_rows": chunk_rows})
+    from slopscore.batch_job import run_batch_job
     from slopscore.console import console, print_queue, progress_bars
-    from slopscore.review_queue import QueueUnavailableError, open_queue, upsert_scores
-    from slopscore.scoring import load_scorer, score_uploads, write_scores
+    from slopscore.review_queue import QueueUnavailableError, open_queue, register_model_version
+    from slopscore.scoring import load_scorer
 
-    engine = None
+    database = None
     if queue:
         try:
-            engine = open_queue(queue)  # fail before any work when the database is unreachable
+            database = open_queue(queue)  # fail before any work when the database is unreachable
         except QueueUnavailableError as exc:
             _fail(str(exc))
-    with _user_errors(), progress_bars() as progress:
+    with _user_errors():
         scorer = load_scorer(model, settings.tracking.store_dir)
-        run = score_uploads(scorer, source, settings, out.parent / f"{out.stem}-work",
-                            history=history, progress=progress)
-    scored, embedded = run.scores, run.embed_summary
-    write_scores(scored, out)
-    if engine is not None:
-        console.print(f"review queue: {upsert_scores(engine, scored)} rows inserted or updated")
-    print_queue(scored, limit=10)
-    n_scored = int((scored["status"] == "embedded").sum())
-    console.print(f"embeddings: {embedded.n_from_cache} from cache, "
-                  f"{embedded.n_embedded - embedded.n_from_cache} encoded (history included)")
-    console.print(f"input {len(scored)} = scored {n_scored} + skipped {len(scored) - n_scored}"
+        analyser = _file_analyser(settings, scorer)
+    if database is not None:
+        register_model_version(database, scorer.info.model_version, scorer.info.backbone_id,
+                               scorer.info.reference_histogram)
+    with _user_errors(), progress_bars() as progress:
+        summary = run_batch_job(scorer, source, out, settings, history=history, queue=database,
+                                analyser=analyser, progress=progress)
+    print_queue(summary.top, limit=10)
+    if database is not None:
+        console.print(f"review queue: {summary.n_queued} rows inserted or updated")
+    console.print(f"engine {summary.engine}; embeddings: {summary.n_from_cache} from cache, "
+                  f"{summary.n_encoded} encoded (history included); {summary.seconds:.1f} s")
+    if summary.skip_reasons:
+        console.print("skipped: " + ", ".join(f"{reason} {count}"
+                                              for reason, count in summary.skip_reasons.most_common()))
+    console.print(f"input {summary.n_input} = scored {summary.n_scored} + skipped {summary.n_skipped}"
                   f"   model {scorer.info.model_version}; wrote {out}")
+
+
+def _file_analyser(settings, scorer):
+    """The per-file engine the settings ask for (None: the job's local default)."""
+    if settings.batch.engine != "ray":
+        return None
+    from slopscore.ray_engine import RayFileAnalyser
+
+    return RayFileAnalyser.start(settings.with_backbone(scorer.info.backbone), scorer)
 
 
 @app.command()

@@ -122,6 +122,15 @@ class TrackingSettings(_Frozen):
     alias: str = "champion"
 
 
+class BatchSettings(_Frozen):
+    """The batch scoring job (``slopscore score``)."""
+
+    chunk_rows: int = Field(2048, ge=16, le=1_000_000)
+    engine: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    ray_actors: int = Field(1, ge=1, le=1024)
+
+
 class Settings(_Frozen):
     """All settings; each section documents its keys."""
 
@@ -132,6 +141,7 @@ class Settings(_Frozen):
     triage: TriageSettings = TriageSettings()
     training: TrainingSettings = TrainingSettings()
     tracking: TrackingSettings = TrackingSettings()
+    batch: BatchSettings = BatchSettings()
 
     def with_backbone(self, backbone: str) -> "Settings":
         """A copy that embeds with ``backbone`` (e.g. the one a trained scorer expects)."""

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from slopscore.backbones import DEFAULT_BACKBONE, EFFNET_BACKBONE, weights_available_offline
 from dataclasses import dataclass
 
 import pandas as pd
 
+from slopscore.backbones import DEFAULT_BACKBONE, EFFNET_BACKBONE, weights_available_offline
 from slopscore.config import load_settings
 from slopscore.console import console, print_queue, print_training_summary, progress_bars
 from slopscore.demo_platform import generate_platform
+from slopscore.review_queue import open_queue, register_model_version
 from slopscore.scoring import score_uploads
 from slopscore.tracking import ui_command
 from slopscore.training import TrainOutcome, train
@@ -63,10 +64,13 @@ def run_demo(out: str | Path, *, backbone: str | None = None,
         trained = train(platform.history, settings, out / "training", progress=progress,
                         log=console.print)
     print_training_summary(trained)
-    console.rule("score today's uploads")
+    console.rule("score today's uploads into the review queue")
+    database = open_queue(f"sqlite:///{(out / 'queue.db').resolve()}")
+    info = trained.scorer.info
+    register_model_version(database, info.model_version, info.backbone_id, info.reference_histogram)
     with progress_bars() as progress:
         queue = score_uploads(trained.scorer, platform.new_uploads, settings, out / "scoring",
-                              history=platform.history, progress=progress).scores
+                              history=platform.history, queue=database, progress=progress).scores
     queue_path = out / "queue.csv"
     queue.to_csv(queue_path, index=False)
     print_queue(queue, limit=12)

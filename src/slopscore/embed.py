@@ -32,6 +32,8 @@ from slopscore.images import (
 )
 from slopscore.preprocess import Preprocess, to_uint8_tensor
 
+FileSignalReader = Callable[[bytes, str], dict]
+
 __all__ = [
     "BF16_MIN_COSINE",
     "EmbedResult",
@@ -63,6 +65,9 @@ class EmbedResult:
     detail : str or None
     from_cache : bool
         True when the vector came from the cache (nothing was decoded or encoded).
+    signals : dict or None
+        What the file says about itself (:func:`slopscore.file_signals.signals_from_bytes`),
+        read from the same bytes, when asked for with ``signals=``.
     """
 
     index: int
@@ -71,6 +76,7 @@ class EmbedResult:
     skip_reason: SkipReason | None = None
     detail: str | None = None
     from_cache: bool = False
+    signals: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -195,15 +201,21 @@ class ImageEncoder:
 
 
 class _DecodeDataset(Dataset):
-    """Reads, hashes and decodes one item per call; runs inside DataLoader workers."""
+    """Reads, hashes and decodes one item per call; runs inside DataLoader workers.
+
+    With ``signals`` the same bytes also give the file's provenance and PDQ hash,
+    so a file is read from storage once per run.
+    """
 
     def __init__(self, sources: Sequence[str | bytes], preprocess: Preprocess,
-                 cache: EmbeddingCache | None, max_pixels: int, max_bytes: int):
+                 cache: EmbeddingCache | None, max_pixels: int, max_bytes: int,
+                 signals: FileSignalReader | None = None):
         self.sources = sources
         self.preprocess = preprocess
         self.cache = cache
         self.max_pixels = max_pixels
         self.max_bytes = max_bytes
+        self.signals = signals
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -214,11 +226,13 @@ class _DecodeDataset(Dataset):
     def load(self, index: int, *, use_cache: bool) -> dict:
         """Hash the item, then stop if cached, else decode it to a uint8 tensor."""
         sample = {"index": index, "sha256": None, "pixels": None, "reason": None,
-                  "detail": None, "cached": False}
+                  "detail": None, "cached": False, "signals": None}
         source = self.sources[index]
         try:
             data = source if isinstance(source, bytes) else read_source(source, self.max_bytes)
             sample["sha256"] = hashlib.sha256(data).hexdigest()
+            if self.signals is not None:
+                sample["signals"] = self.signals(data, sample["sha256"])
             if use_cache and self.cache.contains(sample["sha256"]):
                 sample["cached"] = True
                 return sample
@@ -244,6 +258,7 @@ def embed_sources(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
     on_batch: Callable[[int], None] | None = None,
+    signals: FileSignalReader | None = None,
 ) -> Iterator[EmbedResult]:
     """Embed many images, yielding one :class:`EmbedResult` per source, in order.
 
@@ -261,12 +276,17 @@ def embed_sources(
         Per-file limits (see :func:`slopscore.images.load_image`).
     on_batch : callable, optional
         Called with the number of items finished after each batch (progress bars).
+    signals : callable, optional
+        ``signals(data, sha256) -> dict``, run in the worker on the bytes already read
+        (e.g. :class:`slopscore.file_signals.FileSignalReader`); results land in
+        :attr:`EmbedResult.signals`.
     """
     if cache is not None and (cache.backbone_id, cache.preprocess_id) != (
         encoder.backbone.backbone_id, encoder.backbone.preprocess.id
     ):
         raise ValueError("cache was opened for a different backbone or preprocessing")
-    dataset = _DecodeDataset(sources, encoder.backbone.preprocess, cache, max_pixels, max_bytes)
+    dataset = _DecodeDataset(sources, encoder.backbone.preprocess, cache, max_pixels, max_bytes,
+                             signals)
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
@@ -317,10 +337,13 @@ def _finish_batch(samples: list[dict], pixels: torch.Tensor | None, encoder: Ima
     results = []
     for sample in samples:
         index, digest = sample["index"], sample["sha256"]
+        found = sample["signals"]
         if sample["reason"] is not None:
-            results.append(EmbedResult(index, digest, None, sample["reason"], sample["detail"]))
+            results.append(EmbedResult(index, digest, None, sample["reason"], sample["detail"],
+                                       signals=found))
         elif index in vectors:
-            results.append(EmbedResult(index, digest, vectors[index]))
+            results.append(EmbedResult(index, digest, vectors[index], signals=found))
         else:
-            results.append(EmbedResult(index, digest, cached[digest], from_cache=True))
+            results.append(EmbedResult(index, digest, cached[digest], from_cache=True,
+                                       signals=found))
     return results

@@ -19,7 +19,7 @@ from slopscore.duplicates import PdqHash, PdqIndex, cross_account_duplicates, fi
 from slopscore.manifest import Label, ManifestRow
 from slopscore.portfolio import FEATURE_NAMES, PortfolioConfig, portfolio_features
 
-__all__ = ["build_feature_table", "manifest_frame"]
+__all__ = ["add_context_features", "build_feature_table", "manifest_frame"]
 
 
 def manifest_frame(rows: Sequence[ManifestRow]) -> pd.DataFrame:
@@ -68,9 +68,19 @@ def build_feature_table(
     wanted = ["item_id", "sha256", "status", "skip_reason", "embedding"]
     frame = frame.merge(embeddings[wanted].drop_duplicates("item_id"), on="item_id", how="left")
     frame = pd.concat([frame, pd.DataFrame(list(file_signals), index=frame.index)], axis=1)
+    add_context_features(frame, settings)
+    return frame
+
+
+def add_context_features(frame: pd.DataFrame, settings: PortfolioSettings) -> None:
+    """Add portfolio and duplicate features in place (see :func:`build_feature_table`).
+
+    ``frame`` holds the manifest columns, ``embedding`` and the file-signal columns
+    for every work of the artists concerned: features of a row depend only on the
+    rows of its own artist, except ``cross_account_posters`` (all rows of ``frame``).
+    """
     _add_portfolio(frame, settings)
     _add_duplicates(frame, settings)
-    return frame
 
 
 def _accepted(labels: pd.Series) -> np.ndarray:

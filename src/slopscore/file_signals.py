@@ -18,14 +18,16 @@ from slopscore.duplicates import pdq_hash
 from slopscore.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageLoadError, decode_image, read_source
 from slopscore.provenance import read_provenance
 
-__all__ = ["FILE_SIGNAL_COLUMNS", "SIGNALS_VERSION", "collect_file_signals", "file_signals"]
+__all__ = ["FILE_SIGNAL_COLUMNS", "SIGNALS_VERSION", "FileSignalReader", "collect_file_signals",
+           "file_signals"]
 
 #: Bump when provenance parsing or PDQ hashing changes, so cached signals are recomputed.
-SIGNALS_VERSION = "1"
+SIGNALS_VERSION = "2"
 
 FILE_SIGNAL_COLUMNS = (
     "pdq_hex", "pdq_quality", "file_says_ai", "file_generator", "provenance_source",
     "c2pa_present", "c2pa_verified", "capture", "provenance_reasons", "provenance_findings",
+    "file_type",
 )
 _PDQ_DRAFT = 512  # PDQ squeezes every image to 64x64; decoding JPEGs at >= 512 px is plenty
 
@@ -33,7 +35,8 @@ _PDQ_DRAFT = 512  # PDQ squeezes every image to 64x64; decoding JPEGs at >= 512 
 def _empty() -> dict:
     return {"pdq_hex": None, "pdq_quality": None, "file_says_ai": False, "file_generator": None,
             "provenance_source": None, "c2pa_present": False, "c2pa_verified": None,
-            "capture": False, "provenance_reasons": "[]", "provenance_findings": "[]"}
+            "capture": False, "provenance_reasons": "[]", "provenance_findings": "[]",
+            "file_type": None}
 
 
 def file_signals(path: str, max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -48,14 +51,27 @@ def file_signals(path: str, max_pixels: int = DEFAULT_MAX_PIXELS,
         data = read_source(path, max_bytes)
     except ImageLoadError:
         return _empty()
-    digest = hashlib.sha256(data).hexdigest()
-    cached = cache.get(digest) if cache is not None else None
-    if cached is not None:
-        return cached
-    row = _signals(data, max_pixels)
-    if cache is not None:
-        cache.put(digest, row)
-    return row
+    return FileSignalReader(max_pixels, cache)(data, hashlib.sha256(data).hexdigest())
+
+
+class FileSignalReader:
+    """``reader(data, sha256) -> dict``: the signals of bytes already read, cached by hash.
+
+    Picklable, so DataLoader workers and Ray actors can run it next to decoding.
+    """
+
+    def __init__(self, max_pixels: int = DEFAULT_MAX_PIXELS, cache: SignalCache | None = None):
+        self.max_pixels = max_pixels
+        self.cache = cache
+
+    def __call__(self, data: bytes, sha256: str) -> dict:
+        cached = self.cache.get(sha256) if self.cache is not None else None
+        if cached is not None:
+            return cached
+        row = _signals(data, self.max_pixels)
+        if self.cache is not None:
+            self.cache.put(sha256, row)
+        return row
 
 
 def _signals(data: bytes, max_pixels: int) -> dict:
@@ -77,7 +93,8 @@ def _signals(data: bytes, max_pixels: int) -> dict:
     except ImageLoadError:
         return row
     pdq = pdq_hash(decoded.image)
-    row.update(pdq_hex=pdq.hex, pdq_quality=pdq.quality)
+    row.update(pdq_hex=pdq.hex, pdq_quality=pdq.quality,
+               file_type=decoded.format.lower() if decoded.format else None)
     return row
 
 

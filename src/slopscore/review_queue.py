@@ -20,10 +20,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from slopscore.queue_db import QueueUnavailableError, open_queue
-from slopscore.queue_models import ModelVersion, QueueItem, Status
+from slopscore.queue_models import Artwork, ModelVersion, QueueItem, Status
 
 __all__ = ["QueueItem", "QueueUnavailableError", "open_queue", "pending_items",
-           "register_model_version", "upsert_scores"]
+           "register_model_version", "upsert_artworks", "upsert_scores"]
 
 #: Queue column <- scored-frame column. A re-score may change these; never ``status``,
 #: the claim, ``decided_at`` or ``id``.
@@ -36,8 +36,10 @@ _FROM_FRAME = {
     "has_process_notes": "has_process_notes", "reasons": "reasons",
     "provenance_reasons": "provenance_reasons", "breakdown": "breakdown",
     "skip_reason": "skip_reason", "backbone_id": "backbone_id", "title": "title", "tags": "tags",
+    "nearest_works": "nearest_works",
 }
-_JSON_DEFAULTS = {"reasons": "[]", "provenance_reasons": "[]", "breakdown": "{}"}
+_JSON_DEFAULTS = {"reasons": "[]", "provenance_reasons": "[]", "breakdown": "{}",
+                  "nearest_works": "[]"}
 _INTEGERS = ("portfolio_size", "cross_account_posters")
 _BOOLEANS = ("cold_start", "declared_ai", "has_process_notes")
 _CHUNK = 500  # rows per INSERT statement (SQLite allows 32k bound parameters)
@@ -89,6 +91,30 @@ def upsert_scores(engine: Engine, scored: pd.DataFrame) -> int:
             statement = statement.on_conflict_do_update(
                 index_elements=["item_id", "model_version"],
                 set_={column: statement.excluded[column] for column in (*_FROM_FRAME, "scored_at")},
+            )
+            connection.execute(statement)
+    return len(records)
+
+
+def upsert_artworks(engine: Engine, works: pd.DataFrame) -> int:
+    """Insert or update works (``item_id``, ``artist_id``, ``uploaded_at``, ``path``, ``title``)
+    so moderators see an artist's portfolio; returns the number written."""
+    records = []
+    for row in works.to_dict("records"):
+        if _value(row.get("item_id")) is None or _value(row.get("artist_id")) is None:
+            continue
+        uploaded = _value(row.get("uploaded_at"))
+        records.append({"item_id": str(row["item_id"]), "artist_id": str(row["artist_id"]),
+                        "uploaded_at": datetime.fromisoformat(uploaded) if isinstance(uploaded, str)
+                        else uploaded,
+                        "source": _value(row.get("path")), "title": _value(row.get("title"))})
+    insert = _dialect_insert(engine)
+    with engine.begin() as connection:
+        for start in range(0, len(records), _CHUNK):
+            statement = insert(Artwork).values(records[start:start + _CHUNK])
+            statement = statement.on_conflict_do_update(
+                index_elements=["item_id"],
+                set_={c: statement.excluded[c] for c in ("artist_id", "uploaded_at", "source", "title")},
             )
             connection.execute(statement)
     return len(records)

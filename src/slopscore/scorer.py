@@ -24,9 +24,10 @@ import numpy as np
 import pandas as pd
 
 from slopscore.classifier import AIDetector
+from slopscore.triage import FEATURES as TRIAGE_FEATURES
 from slopscore.triage import TriageModel, TriageSignals
 
-__all__ = ["SIGNAL_COLUMNS", "Scorer", "ScorerInfo", "signals_from_frame"]
+__all__ = ["SIGNAL_COLUMNS", "Scorer", "ScorerInfo", "score_histogram", "signals_from_frame"]
 
 FORMAT_VERSION = 1
 #: Columns a feature table carries besides ``embedding``.
@@ -65,6 +66,9 @@ class ScorerInfo:
     n_training_items : int
     model_version : str
         Set on registration (e.g. ``slopscore/3``); ``local`` until then.
+    reference_histogram : dict
+        ``{"edges": [...], "counts": [...]}``: triage scores on the held-out
+        evaluation items, the baseline for score-drift reports (empty if unknown).
     library_versions : dict
     created_at : str
     """
@@ -77,6 +81,7 @@ class ScorerInfo:
     n_training_items: int
     feature_names: list = field(default_factory=list)
     model_version: str = "local"
+    reference_histogram: dict = field(default_factory=dict)
     library_versions: dict = field(default_factory=_versions)
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     format_version: int = FORMAT_VERSION
@@ -127,6 +132,8 @@ class Scorer:
             ``p_ai`` (0..1, higher = more likely AI; NaN without an embedding),
             ``triage_score`` (0..1, the estimated chance a reviewer confirms a
             concern; higher = review sooner), ``reasons`` (JSON list of strings),
+            ``breakdown`` (JSON object: each triage feature's contribution to the
+            score's logit, positive = raised it, plus the ``intercept``),
             ``model_version`` and ``backbone_id``; same index as ``features``.
         """
         p_ai = np.full(len(features), np.nan)
@@ -140,16 +147,28 @@ class Scorer:
                 )
             p_ai[has] = self.detector.predict_ai_probability(matrix)
         signals = signals_from_frame(features, p_ai)
+        contributions = self.triage.contributions(signals)
+        intercept = float(self.triage.weights["intercept"])
         return pd.DataFrame(
             {
                 "p_ai": p_ai,
                 "triage_score": self.triage.score(signals),
                 "reasons": [json.dumps(r) for r in self.triage.reasons(signals)],
+                "breakdown": [json.dumps({"intercept": round(intercept, 4),
+                                          **{f: round(float(c), 4) + 0.0 for f, c in zip(TRIAGE_FEATURES, row)}})
+                              for row in contributions],
                 "model_version": self.info.model_version,
                 "backbone_id": self.info.backbone_id,
             },
             index=features.index,
         )
+
+
+def score_histogram(scores, bins: int = 20) -> dict:
+    """``{"edges", "counts"}``: equal-width histogram of scores in [0, 1] (NaN ignored)."""
+    values = np.asarray(scores, dtype=np.float64)
+    counts, edges = np.histogram(values[np.isfinite(values)], bins=bins, range=(0.0, 1.0))
+    return {"edges": [round(float(e), 6) for e in edges], "counts": [int(c) for c in counts]}
 
 
 def signals_from_frame(features: pd.DataFrame, p_ai: np.ndarray) -> TriageSignals:

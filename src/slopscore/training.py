@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from slopscore.config import Settings
 from slopscore.embedding_job import open_encoder
 from slopscore.evaluation import EvaluationOutcome, evaluate_scored, targets
 from slopscore.pipeline import prepare_features
-from slopscore.scorer import Scorer, ScorerInfo, signals_from_frame
+from slopscore.scorer import Scorer, ScorerInfo, score_histogram, signals_from_frame
 from slopscore.tracking import RegisteredScorer, load_scorer_model, log_evaluation_run, log_scorer_run
 from slopscore.triage import FEATURES as TRIAGE_FEATURES
 from slopscore.triage import TriageModel
@@ -143,8 +143,10 @@ def train(
         feature_names=[f"embedding[0..{backbone.embed_dim - 1}]", *TRIAGE_FEATURES],
     )
     scorer = Scorer(info, detector, triage)
+    test_scores = scorer.score_frame(test_frame)
+    scorer.info = replace(info, reference_histogram=score_histogram(test_scores["triage_score"]))
     evaluation = evaluate_scored(
-        test_frame, scorer.score_frame(test_frame), settings, out_dir,
+        test_frame, test_scores, settings, out_dir,
         title=f"slopscore evaluation on {len(test_frame)} items of held-out artists",
         context=[("backbone", f"{backbone.backbone_id} ({backbone.description})"),
                  ("training items", str(len(train_frame))),

@@ -1,0 +1,71 @@
+"""The batch job: chunked artist groups and the Ray engine give the same scores as one pass."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from slopscore.batch_job import run_batch_job
+from slopscore.batch_output import read_scores
+
+
+def _settings(settings, tmp_path, name, **batch):
+    return settings.model_copy(update={
+        "cache": settings.cache.model_copy(update={"dir": str(tmp_path / name)}),
+        "batch": settings.batch.model_copy(update=batch),
+    })
+
+
+def _assert_same_scores(first: pd.DataFrame, second: pd.DataFrame) -> None:
+    first, second = (f.sort_values("item_id").reset_index(drop=True) for f in (first, second))
+    assert list(first["item_id"]) == list(second["item_id"])
+    assert list(first["status"]) == list(second["status"])
+    np.testing.assert_allclose(first["triage_score"].to_numpy(float),
+                               second["triage_score"].to_numpy(float), atol=1e-5)
+    np.testing.assert_allclose(first["p_ai"].to_numpy(float), second["p_ai"].to_numpy(float),
+                               atol=1e-5)
+    for column in ("cross_account_posters", "portfolio_size", "cold_start"):
+        assert list(first[column]) == list(second[column]), column
+    assert [json.loads(n) != [] for n in first["nearest_works"]] == \
+        [json.loads(n) != [] for n in second["nearest_works"]]
+
+
+def test_small_chunks_score_exactly_like_one_chunk(trained, tmp_path):
+    platform, settings, outcome, _ = trained
+    whole = run_batch_job(outcome.scorer, platform.new_uploads, tmp_path / "whole.parquet",
+                          _settings(settings, tmp_path, "a", chunk_rows=100_000),
+                          history=platform.history)
+    chunked = run_batch_job(outcome.scorer, platform.new_uploads, tmp_path / "chunked.csv",
+                            _settings(settings, tmp_path, "b", chunk_rows=16),
+                            history=platform.history)
+    n_new = len(pd.read_csv(platform.new_uploads))
+    assert whole.n_input == chunked.n_input == n_new == whole.n_scored + whole.n_skipped
+    assert chunked.n_history == whole.n_history > 0
+    _assert_same_scores(read_scores(tmp_path / "whole.parquet"), read_scores(tmp_path / "chunked.csv"))
+    top = read_scores(tmp_path / "whole.parquet").head(len(whole.top))
+    assert list(whole.top["item_id"]) == list(top["item_id"])  # the summary's top rows are the best
+
+
+@pytest.mark.slow
+def test_ray_engine_matches_the_local_engine(trained, tmp_path):
+    import ray
+
+    from slopscore.ray_engine import RayFileAnalyser
+
+    platform, settings, outcome, _ = trained
+    local = run_batch_job(outcome.scorer, platform.new_uploads, tmp_path / "local.parquet",
+                          _settings(settings, tmp_path, "local"), history=platform.history)
+    ray_settings = _settings(settings, tmp_path, "ray", engine="ray", chunk_rows=64)
+    analyser = RayFileAnalyser.start(ray_settings, outcome.scorer)
+    try:
+        distributed = run_batch_job(outcome.scorer, platform.new_uploads, tmp_path / "ray.parquet",
+                                    ray_settings, history=platform.history, analyser=analyser)
+    finally:
+        ray.shutdown()
+    assert distributed.engine == "ray" and local.engine == "local"
+    assert (distributed.n_input, distributed.n_scored, distributed.n_encoded) == \
+        (local.n_input, local.n_scored, local.n_encoded)
+    _assert_same_scores(read_scores(tmp_path / "local.parquet"), read_scores(tmp_path / "ray.parquet"))
