@@ -1,17 +1,25 @@
-"""Benchmark the scoring job's parts, side by side in one run.
+"""Benchmark the batch scoring job's parts, side by side in one run.
 
 Prints, for open_clip ViT-B-32 with RANDOM weights (speed does not depend on them):
-  * end to end images/s from files (decoding workers + batched encoder),
+  * the encoder alone on ready tensors (the ceiling),
+  * end to end: the batch job (`slopscore score`'s code) over JPEG files, from
+    manifest to output file, cold cache,
   * the naive loop of research code: one image at a time, open + torchvision
     preprocess + encode, for the same files,
-  * scoring alone on ready embeddings (detector + triage + reasons), items/s.
+  * scoring alone on ready embeddings (detector + triage + reasons), items/s,
+  * peak RSS of the whole batch job at two input sizes (tiny test backbone, small
+    PNGs, each size in a fresh process), and their difference.
 
-    python scripts/bench_score.py [--images 128] [--score-items 50000]
+    python scripts/bench_score.py [--images 128] [--score-items 50000] [--rss-sizes 1000 50000]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,11 +28,51 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bench_embed import make_files, peak_rss_mb, random_vit_b32
+from bench_embed import encoder_alone, make_files, peak_rss_mb, random_vit_b32
+from slopscore.batch_job import run_batch_job
 from slopscore.classifier import AIDetector
-from slopscore.embed import ImageEncoder, embed_sources
+from slopscore.config import load_settings
+from slopscore.embed import ImageEncoder
+from slopscore.file_analysis import LocalFileAnalyser
 from slopscore.scorer import Scorer, ScorerInfo
 from slopscore.triage import TriageModel
+
+
+def random_scorer(backbone_id: str, dim: int) -> Scorer:
+    """A scorer whose detector was fitted on random unit vectors (speed only)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, dim)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    detector = AIDetector(Cs=(1.0,)).fit(X, (X[:, 0] > 0).astype(int), np.arange(2000) % 50)
+    info = ScorerInfo("bench", backbone_id, "bench", dim, "bench", 2000)
+    return Scorer(info, detector, TriageModel())
+
+
+def write_manifest(paths: list[str], folder: Path, artists: int) -> Path:
+    start = pd.Timestamp("2026-11-01T00:00:00Z")
+    manifest = pd.DataFrame({
+        "item_id": [f"item-{i:06d}" for i in range(len(paths))],
+        "artist_id": [f"artist-{i % artists:04d}" for i in range(len(paths))],
+        "path": paths,
+        "uploaded_at": [(start + pd.Timedelta(minutes=7 * i)).isoformat() for i in range(len(paths))],
+    })
+    path = folder / "manifest.csv"
+    manifest.to_csv(path, index=False)
+    return path
+
+
+def end_to_end(encoder: ImageEncoder, manifest: Path, folder: Path, workers: int) -> float:
+    """The batch job from manifest to output file, cold cache."""
+    settings = load_settings(None, {"cache.dir": str(folder / f"cache-{encoder.precision}"),
+                                    "embedding.num_workers": workers})
+    scorer = random_scorer(encoder.backbone.backbone_id, encoder.backbone.embed_dim)
+    analyser = LocalFileAnalyser(encoder, settings)
+    start = time.perf_counter()
+    summary = run_batch_job(scorer, manifest, folder / f"scores-{encoder.precision}.parquet",
+                            settings, analyser=analyser)
+    elapsed = time.perf_counter() - start
+    assert summary.n_scored == summary.n_input, "benchmark images failed to score"
+    return summary.n_input / elapsed
 
 
 def naive_loop(paths: list[str]) -> float:
@@ -44,11 +92,7 @@ def naive_loop(paths: list[str]) -> float:
 
 def scoring_alone(n: int, dim: int = 512) -> float:
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(2000, dim)).astype(np.float32)
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    detector = AIDetector(Cs=(1.0,)).fit(X, (X[:, 0] > 0).astype(int), np.arange(2000) % 50)
-    info = ScorerInfo("bench", "bench", "bench", dim, "bench", 2000)
-    scorer = Scorer(info, detector, TriageModel())
+    scorer = random_scorer("bench", dim)
     vectors = rng.normal(size=(n, dim)).astype(np.float32)
     frame = pd.DataFrame({
         "embedding": list(vectors / np.linalg.norm(vectors, axis=1, keepdims=True)),
@@ -65,28 +109,89 @@ def scoring_alone(n: int, dim: int = 512) -> float:
     return n / elapsed
 
 
+def rss_run(count: int) -> None:
+    """Child process: the batch job over ``count`` small PNGs with the tiny backbone."""
+    from PIL import Image
+
+    os.environ["SLOPSCORE_ALLOW_TEST_BACKBONE"] = "1"
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        rng = np.random.default_rng(count)
+        paths = []
+        for i in range(count):
+            path = folder / f"u{i:06d}.png"
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).resize(
+                (64, 64), Image.Resampling.BICUBIC).save(path)
+            paths.append(str(path))
+        manifest = write_manifest(paths, folder, artists=max(1, count // 50))
+        settings = load_settings(None, {
+            "embedding.backbone": "test:tiny-clip", "embedding.device": "cpu",
+            "embedding.precision": "fp32", "cache.dir": str(folder / "cache"),
+        })
+        analyser = LocalFileAnalyser.open(settings)
+        scorer = random_scorer(analyser.backbone_id, analyser.encoder.backbone.embed_dim)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        start = time.perf_counter()
+        summary = run_batch_job(scorer, manifest, folder / "scores.parquet", settings,
+                                analyser=analyser)
+        elapsed = time.perf_counter() - start
+        assert summary.n_input == count == summary.n_scored + summary.n_skipped
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"{count} {before:.0f} {own:.0f} {worker:.0f} {elapsed:.1f}")
+
+
+def rss_comparison(sizes: list[int]) -> None:
+    peaks = {}
+    for count in sizes:
+        result = subprocess.run([sys.executable, __file__, "--rss-run", str(count)],
+                                capture_output=True, text=True, check=True)
+        n, before, own, worker, seconds = result.stdout.split()[-5:]
+        peaks[count] = (float(own), float(worker))
+        print(f"batch job, {int(n):6d} items (tiny backbone): peak RSS {float(own):6.0f} MB "
+              f"(job process; {float(before):.0f} MB before the job), decoding worker "
+              f"{float(worker):.0f} MB, {float(seconds):.0f} s")
+    if len(sizes) >= 2:
+        low, high = min(sizes), max(sizes)
+        print(f"peak RSS difference {high} vs {low} items: job {peaks[high][0] - peaks[low][0]:+.0f} MB, "
+              f"worker {peaks[high][1] - peaks[low][1]:+.0f} MB (target < 200 MB)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=128)
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--score-items", type=int, default=50_000)
+    parser.add_argument("--rss-sizes", type=int, nargs="*", default=[1000, 50_000])
+    parser.add_argument("--rss-run", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rss_run:
+        rss_run(args.rss_run)
+        return
     backbone = random_vit_b32()
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, {args.images} JPEG files 1600x1200")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"{args.images} JPEG files 1600x1200, ViT-B-32 random weights")
     with tempfile.TemporaryDirectory() as tmp:
-        paths = make_files(Path(tmp), args.images, "JPEG", (1600, 1200))
+        folder = Path(tmp)
+        paths = make_files(folder, args.images, "JPEG", (1600, 1200))
+        manifest = write_manifest(paths, folder, artists=8)
+        rates = {}
         for precision in ("fp32", "bf16"):
             encoder = ImageEncoder(backbone, device="auto", precision=precision)
-            list(embed_sources(paths[:32], encoder, num_workers=1))  # warm-up
-            start = time.perf_counter()
-            list(embed_sources(paths, encoder, num_workers=1))
-            rate = len(paths) / (time.perf_counter() - start)
-            print(f"end to end ({encoder.precision}):        {rate:8.1f} images/s")
+            ceiling = encoder_alone(encoder, args.images, 32)
+            rates[encoder.precision] = end_to_end(encoder, manifest, folder, args.workers)
+            print(f"encoder alone ({encoder.precision}):           {ceiling:8.1f} images/s")
+            print(f"end to end, batch job ({encoder.precision}):   {rates[encoder.precision]:8.1f} "
+                  f"images/s ({100 * rates[encoder.precision] / ceiling:.0f}% of the encoder alone)")
         naive = naive_loop(paths[: max(16, args.images // 4)])
-        print(f"naive loop (fp32, 1 at a time): {naive:8.1f} images/s   -> end to end is "
-              f"{rate / naive:.1f}x")
-    print(f"scoring alone on embeddings:    {scoring_alone(args.score_items):8.0f} items/s "
+        best = max(rates.values())
+        print(f"naive loop (fp32, 1 at a time):   {naive:8.1f} images/s   -> the batch job is "
+              f"{best / naive:.1f}x faster (fp32: {rates['fp32'] / naive:.1f}x)")
+    print(f"scoring alone on embeddings:      {scoring_alone(args.score_items):8.0f} items/s "
           f"({args.score_items} items)")
-    print(f"peak RSS: {peak_rss_mb():.0f} MB")
+    print(f"peak RSS of this process: {peak_rss_mb():.0f} MB")
+    if args.rss_sizes:
+        rss_comparison(args.rss_sizes)
 
 
 if __name__ == "__main__":

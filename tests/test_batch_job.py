@@ -69,3 +69,13 @@ def test_ray_engine_matches_the_local_engine(trained, tmp_path):
     assert (distributed.n_input, distributed.n_scored, distributed.n_encoded) == \
         (local.n_input, local.n_scored, local.n_encoded)
     _assert_same_scores(read_scores(tmp_path / "local.parquet"), read_scores(tmp_path / "ray.parquet"))
+
+
+def test_reposts_across_accounts_are_counted_for_new_uploads(trained, tmp_path):
+    platform, settings, outcome, _ = trained
+    run_batch_job(outcome.scorer, platform.new_uploads, tmp_path / "s.parquet",
+                  _settings(settings, tmp_path, "c"), history=platform.history)
+    scores = read_scores(tmp_path / "s.parquet")
+    reposted = scores[scores["cross_account_posters"] > 0]
+    assert len(reposted) >= 2  # the synthetic protest image, posted by several accounts
+    assert all("other account" in " ".join(json.loads(r)) for r in reposted["reasons"])

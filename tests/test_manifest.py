@@ -110,3 +110,25 @@ def test_folder_of_images_is_a_manifest(tmp_path):
     assert [r.item_id for r in rows] == ["a.jpg", "b.png", "sub/c.webp"]
     assert not any(isinstance(r, RowError) for r in rows)
     assert count_manifest_rows(tmp_path) == 3
+
+
+def test_moderator_outcomes_are_read_and_become_the_triage_target(tmp_path):
+    import pandas as pd
+
+    from slopscore.evaluation import targets
+    from slopscore.features import manifest_frame
+
+    (tmp_path / "m.csv").write_text(
+        "item_id,artist_id,path,uploaded_at,label,review_outcome\n"
+        "r1,a,x.png,2026-03-01T10:00:00Z,human,confirmed\n"
+        "r2,a,y.png,2026-03-01T11:00:00Z,ai_slop,dismissed\n"
+        "r3,a,z.png,2026-03-01T12:00:00Z,ai_slop,\n"
+        "r4,a,w.png,2026-03-01T13:00:00Z,human,removed\n"
+    )
+    manifest = read_manifest(tmp_path / "m.csv")
+    assert [r.review_outcome for r in manifest.rows] == ["confirmed", "dismissed", None]
+    assert manifest.errors[0].reason == "malformed_row" and "removed" in manifest.errors[0].detail
+    y_ai, y_violation = targets(manifest_frame(manifest.rows))
+    assert list(y_ai) == [0, 1, 1]  # the detector still learns from labels
+    assert list(y_violation) == [1, 0, 1]  # triage learns the moderators' verdicts first
+    assert list(targets(pd.DataFrame({"label": ["ai_slop", "human"]}))[1]) == [1, 0]

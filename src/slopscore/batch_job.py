@@ -35,7 +35,7 @@ import pyarrow as pa
 from slopscore.batch_output import OUTPUT_SCHEMA, ScoreWriter
 from slopscore.cache import EmbeddingCache
 from slopscore.config import Settings
-from slopscore.duplicates import PdqHash, PdqIndex, cross_account_duplicates, find_near_duplicates
+from slopscore.duplicates import PdqIndex, cross_account_duplicates, find_near_duplicates
 from slopscore.features import add_context_features
 from slopscore.file_analysis import FileAnalyser, LocalFileAnalyser, RECORD_SCHEMA
 from slopscore.manifest import Label, ManifestRow, RowError, count_manifest_rows, iter_manifest
@@ -136,7 +136,7 @@ def run_batch_job(
     summary.n_from_cache = int((cached & embedded).sum())
     summary.n_encoded = int((~cached & embedded).sum())
 
-    cross_account = _cross_account_posters(table, settings)
+    cross_account = _cross_account_posters(table, is_new, settings)
     top: list[tuple] = []
     with ScoreWriter(out) as writer:
         advance = progress("scoring", int(is_new.sum()))
@@ -195,26 +195,29 @@ def _analysed(entries, analyser: FileAnalyser, cache: EmbeddingCache, is_new: bo
         advance(len(chunk))
 
 
-def _cross_account_posters(table: pa.Table, settings: Settings) -> np.ndarray:
-    """Other accounts that posted a near-identical image, per row (over all rows)."""
+def _cross_account_posters(table: pa.Table, is_new: np.ndarray, settings: Settings) -> np.ndarray:
+    """Other accounts that posted a near-identical image, for each new row (0 for history)."""
     counts = np.zeros(table.num_rows, dtype=np.int64)
-    pdq = table.column("pdq_hex").to_pylist()
-    hashed = np.array([h is not None for h in pdq], dtype=bool)
-    if not hashed.any():
-        return counts
+    import pyarrow.compute as pc
+
+    hashed = pc.is_valid(table.column("pdq_hex")).to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(hashed)
-    qualities = table.column("pdq_quality").to_pylist()
-    hashes = [PdqHash.from_hex(pdq[i], int(qualities[i])) for i in rows]
-    uploaded = table.column("uploaded_at").to_numpy(zero_copy_only=False)[rows]
+    if not is_new[rows].any():
+        return counts
+    digests = b"".join(bytes.fromhex(h) for h in table.column("pdq_hex").drop_null().to_pylist())
+    words = np.frombuffer(digests, dtype=">u8").astype(np.uint64).reshape(-1, 4)
     index = PdqIndex.from_arrays(
-        np.stack([h.words for h in hashes]), [h.quality for h in hashes],
-        np.asarray(table.column("item_id").to_pylist(), dtype=object)[rows],
-        np.asarray(table.column("artist_id").to_pylist(), dtype=object)[rows],
-        uploaded.astype("datetime64[s]"),
+        words, table.column("pdq_quality").drop_null().to_numpy(),
+        table.column("item_id").take(pa.array(rows)).to_numpy(zero_copy_only=False),
+        table.column("artist_id").take(pa.array(rows)).to_numpy(zero_copy_only=False),
+        table.column("uploaded_at").take(pa.array(rows)).to_numpy(zero_copy_only=False)
+        .astype("datetime64[s]"),
     )
-    near = find_near_duplicates(index, max_distance=settings.portfolio.pdq_max_distance,
+    near = find_near_duplicates(index, np.flatnonzero(is_new[rows]),
+                                max_distance=settings.portfolio.pdq_max_distance,
                                 min_quality=settings.portfolio.pdq_min_quality)
-    counts[rows] = cross_account_duplicates(index, near).counts
+    evidence = cross_account_duplicates(index, near)
+    counts[rows[evidence.rows]] = evidence.counts
     return counts
 
 

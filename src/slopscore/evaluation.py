@@ -43,10 +43,18 @@ class EvaluationOutcome:
 
 
 def targets(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """``is AI`` (assisted or slop) for the detector, ``is violation`` (slop) for triage."""
+    """``is AI`` (assisted or slop) for the detector, ``is violation`` for triage.
+
+    The triage target is the moderator's ``review_outcome`` (confirmed = 1) where the
+    frame has one, else whether the label is ``ai_slop``.
+    """
     labels = [Label(value) for value in frame["label"]]
-    return (np.array([label.is_ai for label in labels], dtype=int),
-            np.array([label.is_violation for label in labels], dtype=int))
+    violation = np.array([label.is_violation for label in labels], dtype=int)
+    if "review_outcome" in frame:
+        outcomes = frame["review_outcome"].tolist()
+        violation = np.array([v if o not in ("confirmed", "dismissed") else int(o == "confirmed")
+                              for v, o in zip(violation, outcomes)], dtype=int)
+    return np.array([label.is_ai for label in labels], dtype=int), violation
 
 
 def evaluate_scored(

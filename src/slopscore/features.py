@@ -34,6 +34,7 @@ def manifest_frame(rows: Sequence[ManifestRow]) -> pd.DataFrame:
         "has_process_notes": pd.array([r.has_process_notes for r in rows], dtype="boolean"),
         "title": [r.title for r in rows],
         "tags": [";".join(r.tags) for r in rows],
+        "review_outcome": [r.review_outcome for r in rows],
     })
 
 

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 REQUIRED_COLUMNS = ("item_id", "artist_id", "path", "uploaded_at")
-OPTIONAL_COLUMNS = ("label", "declared_ai", "has_process_notes", "title", "tags")
+OPTIONAL_COLUMNS = ("label", "declared_ai", "has_process_notes", "title", "tags", "review_outcome")
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 )
@@ -81,6 +81,9 @@ class ManifestRow:
     title: str | None = None
     tags: tuple[str, ...] = ()
     row_number: int = 0
+    #: A moderator's verdict (``confirmed`` / ``dismissed``), as exported by
+    #: ``slopscore decisions export``; the triage model learns from it.
+    review_outcome: str | None = None
 
 
 @dataclass(frozen=True)
@@ -282,7 +285,17 @@ def _validate(record: Mapping[str, Any], number: int, base: Path) -> ManifestRow
         title=_text(record.get("title"), "title", MAX_TITLE_CHARS, truncate=True) or None,
         tags=_tags(record.get("tags")),
         row_number=number,
+        review_outcome=_review_outcome(record.get("review_outcome")),
     )
+
+
+def _review_outcome(value: Any) -> str | None:
+    text = _text(value, "review_outcome", 16).lower()
+    if text in _UNKNOWN:
+        return None
+    if text not in {"confirmed", "dismissed"}:
+        raise _Invalid(f"review_outcome {text!r} is not one of confirmed, dismissed")
+    return text
 
 
 def _text(value: Any, name: str, limit: int, *, required: bool = False,

@@ -53,6 +53,7 @@ def write_manifest(rows: Sequence[ManifestRow], path: str | os.PathLike[str]) ->
                               for r in rows],
         "title": [r.title or "" for r in rows],
         "tags": [";".join(r.tags) for r in rows],
+        "review_outcome": [r.review_outcome or "" for r in rows],
     }).to_csv(path, index=False)
     return path
 
