@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from slopscore.batch_output import OUTPUT_SCHEMA, ScoreWriter
 from slopscore.cache import EmbeddingCache
@@ -118,19 +119,23 @@ def run_batch_job(
 
     total = _total_rows(new_uploads, history)
     advance = progress("reading and embedding", total)
-    records, row_errors, new_ids = [], [], set()
+    records, row_errors, new_ids, new_artists = [], [], set(), set()
     for batch in _analysed(iter_manifest(new_uploads), analyser, cache, True, row_errors, advance,
                            settings):
         new_ids.update(batch.column("item_id").to_pylist())
+        new_artists.update(batch.column("artist_id").to_pylist())
         records.append(batch)
-    if history is not None:
-        history_rows = (row for row in iter_manifest(history)
-                        if isinstance(row, ManifestRow) and row.item_id not in new_ids)
-        records.extend(_analysed(history_rows, analyser, cache, False, [], advance, settings))
+    if history is not None:  # only the history of artists with new uploads matters
+        history_rows = (row for row in _counted(iter_manifest(history), advance)
+                        if isinstance(row, ManifestRow) and row.item_id not in new_ids
+                        and row.artist_id in new_artists)
+        records.extend(_analysed(history_rows, analyser, cache, False, [], lambda n: None,
+                                 settings))
     table = pa.Table.from_batches(records, schema=RECORD_SCHEMA) if records else RECORD_SCHEMA.empty_table()
-    del records, new_ids
+    del records, new_ids, new_artists
     cached = np.asarray(table.column("from_cache").to_numpy(zero_copy_only=False), dtype=bool)
-    embedded = np.asarray(pc_equal(table, "status", "embedded"), dtype=bool)
+    embedded = pc.fill_null(pc.equal(table.column("status"), "embedded"), False) \
+        .to_numpy(zero_copy_only=False)
     is_new = np.asarray(table.column("is_new").to_numpy(zero_copy_only=False), dtype=bool)
     summary.n_history = int((~is_new).sum())
     summary.n_from_cache = int((cached & embedded).sum())
@@ -155,11 +160,11 @@ def run_batch_job(
     return summary
 
 
-def pc_equal(table: pa.Table, column: str, value: str) -> np.ndarray:
-    """``table[column] == value`` as a NumPy bool array (nulls are False)."""
-    import pyarrow.compute as pc
-
-    return pc.fill_null(pc.equal(table.column(column), value), False).to_numpy(zero_copy_only=False)
+def _counted(entries: Iterator, advance: Callable[[int], None]) -> Iterator:
+    """Pass ``entries`` through, advancing the progress bar once per entry read."""
+    for entry in entries:
+        advance(1)
+        yield entry
 
 
 def _embedding_cache(settings: Settings, analyser: FileAnalyser, work_dir: Path) -> EmbeddingCache:
@@ -198,8 +203,6 @@ def _analysed(entries, analyser: FileAnalyser, cache: EmbeddingCache, is_new: bo
 def _cross_account_posters(table: pa.Table, is_new: np.ndarray, settings: Settings) -> np.ndarray:
     """Other accounts that posted a near-identical image, for each new row (0 for history)."""
     counts = np.zeros(table.num_rows, dtype=np.int64)
-    import pyarrow.compute as pc
-
     hashed = pc.is_valid(table.column("pdq_hex")).to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(hashed)
     if not is_new[rows].any():
