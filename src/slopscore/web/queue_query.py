@@ -1,0 +1,304 @@
+"""The queue page's query: validated filters and keyset pagination (no OFFSET).
+
+Every sort is descending on one column, ties broken by ``id`` descending, rows whose
+sort value is NULL last. A page is read in two phases so that both SQLite and
+PostgreSQL walk the ``(status, <column>, id)`` indexes of
+:class:`~slopscore.queue_models.QueueItem` in order: first rows with a value,
+``(column, id) < (last value, last id)``; then rows without one, ``id < last id``.
+The cursor names the phase, the last value and the last id, so page N costs the
+same as page 1 however deep it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from enum import Enum
+
+from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy.engine import Engine
+
+from slopscore.moderation import InvalidInput, clean_text
+from slopscore.queue_models import QueueItem, Status
+
+__all__ = ["Cursor", "PAGE_SIZES", "QueueFilter", "QueuePage", "QueueRow", "SortKey", "StatusCounts",
+           "count_items", "fetch_page", "json_texts"]
+
+PAGE_SIZES = (25, 50, 100)
+MAX_REASON_CHARS = 100
+MAX_ARTIST_CHARS = 200
+_MAX_CURSOR_CHARS = 400
+
+
+class SortKey(str, Enum):
+    """Queue orders, each highest first."""
+
+    SCORE = "score"  # triage score: estimated chance a reviewer confirms a concern
+    NEWEST = "newest"  # upload time
+    P_AI = "p_ai"  # detector's calibrated P(AI-generated)
+    OUTLIER = "outlier"  # distance from the artist's own earlier works (z-score)
+
+    @property
+    def label(self) -> str:
+        return {"score": "Triage score", "newest": "Newest", "p_ai": "P(AI)",
+                "outlier": "Portfolio outlier"}[self.value]
+
+
+_COLUMNS = {SortKey.SCORE: QueueItem.triage_score, SortKey.NEWEST: QueueItem.uploaded_at,
+            SortKey.P_AI: QueueItem.p_ai, SortKey.OUTLIER: QueueItem.portfolio_outlier}
+
+
+def _number(params: Mapping[str, str], name: str) -> float | None:
+    raw = (params.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a number between 0 and 1") from None
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise InvalidInput(f"{name} must be a number between 0 and 1")
+    return value
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What the queue page shows: one status, a sort, optional filters, a page size.
+
+    ``min_score``/``max_score`` bound the triage score in [0, 1] (inclusive; items
+    without a score are then left out). ``reason`` matches reason and provenance text
+    (case-insensitive substring); ``artist`` is an exact artist id.
+    """
+
+    status: Status = Status.PENDING
+    sort: SortKey = SortKey.SCORE
+    min_score: float | None = None
+    max_score: float | None = None
+    reason: str | None = None
+    artist: str | None = None
+    page_size: int = 50
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> "QueueFilter":
+        """Parse query parameters; raises :class:`InvalidInput` with a plain message."""
+        try:
+            status = Status(params.get("status") or Status.PENDING.value)
+        except ValueError:
+            raise InvalidInput("unknown status") from None
+        try:
+            sort = SortKey(params.get("sort") or SortKey.SCORE.value)
+        except ValueError:
+            raise InvalidInput("unknown sort") from None
+        min_score, max_score = _number(params, "min_score"), _number(params, "max_score")
+        if min_score is not None and max_score is not None and min_score > max_score:
+            raise InvalidInput("min_score is above max_score")
+        try:
+            size = int(params.get("size") or 50)
+        except ValueError:
+            raise InvalidInput(f"size is one of {PAGE_SIZES}") from None
+        if size not in PAGE_SIZES:
+            raise InvalidInput(f"size is one of {PAGE_SIZES}")
+        reason = clean_text(params.get("reason"), "reason", MAX_REASON_CHARS, multiline=False)
+        artist = clean_text(params.get("artist"), "artist", MAX_ARTIST_CHARS, multiline=False)
+        return cls(status, sort, min_score, max_score, reason, artist, size)
+
+    def params(self, **changes) -> dict[str, str]:
+        """Query parameters that reproduce this filter (defaults left out)."""
+        current = replace(self, **changes) if changes else self
+        default = QueueFilter()
+        names = {"status": "status", "sort": "sort", "min_score": "min_score",
+                 "max_score": "max_score", "reason": "reason", "artist": "artist", "page_size": "size"}
+        out = {}
+        for field in fields(self):
+            value = getattr(current, field.name)
+            if value is not None and value != getattr(default, field.name):
+                out[names[field.name]] = value.value if isinstance(value, Enum) else str(value)
+        return out
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where the next page starts: after (``value``, ``id``) in the valued phase, or after
+    ``id`` among NULL-valued rows (``valued`` False)."""
+
+    sort: SortKey
+    valued: bool
+    value: float | datetime | None
+    id: int
+
+    def encode(self) -> str:
+        value = self.value.isoformat() if isinstance(self.value, datetime) else self.value
+        raw = json.dumps([self.sort.value, int(self.valued), value, self.id], separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str | None, sort: SortKey) -> "Cursor | None":
+        """Parse a cursor from a URL; raises :class:`InvalidInput` on anything malformed
+        or made for another sort."""
+        if not text:
+            return None
+        try:
+            if len(text) > _MAX_CURSOR_CHARS:
+                raise ValueError
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            sort_value, valued, value, last_id = json.loads(raw)
+            if sort_value != sort.value or valued not in (0, 1) or type(last_id) is not int \
+                    or not 0 <= last_id < 2**31:
+                raise ValueError
+            if not valued:
+                value = None
+            elif sort is SortKey.NEWEST:
+                value = datetime.fromisoformat(value)
+            elif isinstance(value, (int, float)) and not isinstance(value, bool) \
+                    and math.isfinite(value):
+                value = float(value)
+            else:
+                raise ValueError
+        except (ValueError, TypeError, json.JSONDecodeError):
+            raise InvalidInput("the page link is not valid; start from the first page") from None
+        return cls(sort, bool(valued), value, last_id)
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One row of the queue page (only the columns the page shows)."""
+
+    id: int
+    item_id: str
+    artist_id: str | None
+    title: str | None
+    uploaded_at: datetime | None
+    triage_score: float | None
+    p_ai: float | None
+    portfolio_outlier: float | None
+    cold_start: bool | None
+    skip_reason: str | None
+    reasons: list[str]
+    provenance_reasons: list[str]
+    status: str
+    claimed_by: str | None
+    claimed_until: datetime | None
+    model_version: str
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    rows: list[QueueRow]
+    next_cursor: str | None
+
+
+_ROW_COLUMNS = (QueueItem.id, QueueItem.item_id, QueueItem.artist_id, QueueItem.title,
+                QueueItem.uploaded_at, QueueItem.triage_score, QueueItem.p_ai,
+                QueueItem.portfolio_outlier, QueueItem.cold_start, QueueItem.skip_reason,
+                QueueItem.reasons, QueueItem.provenance_reasons, QueueItem.status,
+                QueueItem.claimed_by, QueueItem.claimed_until, QueueItem.model_version)
+
+
+def json_texts(raw: str | None, limit: int = 20) -> list[str]:
+    """A stored JSON list of strings, tolerant of damage: non-strings and junk dropped."""
+    try:
+        values = json.loads(raw or "[]")
+    except (ValueError, TypeError):
+        return []
+    if not isinstance(values, list):
+        return []
+    return [v[:500] for v in values if isinstance(v, str)][:limit]
+
+
+def _like_patterns(text: str) -> set[str]:
+    """LIKE patterns (escape character ``!``) matching ``text`` inside stored JSON strings,
+    whether non-ASCII characters were written as ``\\u`` escapes or as they are."""
+    forms = {json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
+    return {"%" + f.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%" for f in forms}
+
+
+def _filters(flt: QueueFilter, dialect: str) -> list:
+    where = [QueueItem.status == flt.status.value]
+    if flt.min_score is not None:
+        where.append(QueueItem.triage_score >= flt.min_score)
+    if flt.max_score is not None:
+        where.append(QueueItem.triage_score <= flt.max_score)
+    if flt.artist:
+        where.append(QueueItem.artist_id == flt.artist)
+    if flt.reason:
+        # SQLite's LIKE ignores ASCII case by itself (and the stored JSON is ASCII); ILIKE
+        # there would lower() every row's text.
+        match = "like" if dialect == "sqlite" else "ilike"
+        where.append(or_(*(getattr(column, match)(pattern, escape="!")
+                           for pattern in sorted(_like_patterns(flt.reason))
+                           for column in (QueueItem.reasons, QueueItem.provenance_reasons))))
+    return where
+
+
+def _row(record) -> QueueRow:
+    values = dict(record._mapping)
+    values["reasons"] = json_texts(values["reasons"])
+    values["provenance_reasons"] = json_texts(values["provenance_reasons"])
+    return QueueRow(**values)
+
+
+def fetch_page(engine: Engine, flt: QueueFilter, after: Cursor | None = None) -> QueuePage:
+    """One page of the queue in ``flt``'s order, starting after ``after``.
+
+    Two indexed range scans at most (valued rows, then NULL-valued rows); no OFFSET.
+    """
+    column = _COLUMNS[flt.sort]
+    where = _filters(flt, engine.dialect.name)
+    limit = flt.page_size + 1  # one extra row says whether a next page exists
+    records: list = []
+    with engine.connect() as connection:
+        if after is None or after.valued:
+            query = select(*_ROW_COLUMNS).where(*where, column.is_not(None))
+            if after is not None:
+                query = query.where(tuple_(column, QueueItem.id) < tuple_(after.value, after.id))
+            query = query.order_by(column.desc(), QueueItem.id.desc()).limit(limit)
+            records = connection.execute(query).all()
+        scores_required = flt.min_score is not None or flt.max_score is not None
+        if len(records) < limit and not (scores_required and flt.sort is SortKey.SCORE):
+            query = select(*_ROW_COLUMNS).where(*where, column.is_(None))
+            if after is not None and not after.valued:
+                query = query.where(QueueItem.id < after.id)
+            query = query.order_by(QueueItem.id.desc()).limit(limit - len(records))
+            records += connection.execute(query).all()
+    rows = [_row(r) for r in records[:flt.page_size]]
+    next_cursor = None
+    if len(records) > flt.page_size:
+        last = rows[-1]
+        value = getattr(last, {SortKey.SCORE: "triage_score", SortKey.NEWEST: "uploaded_at",
+                               SortKey.P_AI: "p_ai", SortKey.OUTLIER: "portfolio_outlier"}[flt.sort])
+        next_cursor = Cursor(flt.sort, value is not None, value, last.id).encode()
+    return QueuePage(rows, next_cursor)
+
+
+def count_items(engine: Engine, status: Status) -> int:
+    """How many items have ``status`` (an index-only count)."""
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(QueueItem)
+                                      .where(QueueItem.status == status.value)).scalar_one())
+
+
+class StatusCounts:
+    """:func:`count_items` remembered for ``ttl_s`` seconds: the page header's count costs a
+    scan of the status index (milliseconds at 100,000 items), and may lag that long."""
+
+    def __init__(self, engine: Engine, ttl_s: float = 3.0):
+        self._engine, self._ttl_s = engine, ttl_s
+        self._counts: dict[Status, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, status: Status) -> int:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._counts.get(status)
+        if cached is not None and now - cached[0] < self._ttl_s:
+            return cached[1]
+        count = count_items(self._engine, status)
+        with self._lock:
+            self._counts[status] = (now, count)
+        return count

@@ -1,0 +1,89 @@
+"""Server-side HTML: the Jinja2 environment (autoescape always on), display filters, flash
+messages.
+
+Every value from the database or a request reaches a page through Jinja's escaping;
+no template marks anything ``|safe``.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from slopscore.moderation import as_utc
+from slopscore.web.security import csrf_token
+
+__all__ = ["flash", "make_environment", "render", "score_meaning"]
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "web"
+_MAX_FLASH = 5
+
+#: Plain names of the triage model's features (the score breakdown).
+FEATURE_LABELS = {
+    "intercept": "baseline (every item)",
+    "ai_logit": "detector: looks AI-generated",
+    "portfolio_outlier": "unlike the artist's earlier works",
+    "near_duplicates": "near-identical uploads by the same artist",
+    "upload_burst": "upload burst against the artist's usual rate",
+    "file_says_ai": "file metadata says an AI tool made it",
+    "declared_with_notes": "AI use declared, with process notes",
+}
+
+
+def score_meaning(score: float | None) -> str:
+    """The triage score in words: ``0.82 — estimated 82% chance a reviewer confirms a concern``."""
+    if score is None or not math.isfinite(score):
+        return "not scored"
+    return f"{score:.2f} — estimated {round(score * 100)}% chance a reviewer confirms a concern"
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{round(value * 100)}%"
+
+
+def _number(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _signed(value: float | None) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{value:+.2f}"
+
+
+def _when(value: datetime | None) -> str:
+    value = as_utc(value)
+    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _feature(name: str) -> str:
+    return FEATURE_LABELS.get(name, name)
+
+
+def make_environment() -> Environment:
+    """The page environment: autoescape on for every template, undefined names are errors."""
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(percent=_percent, number=_number, signed=_signed, when=_when,
+                       feature=_feature, score_meaning=score_meaning)
+    return env
+
+
+def flash(request: Request, text: str, kind: str = "info") -> None:
+    """Show ``text`` on the next page this session renders (kept in the signed session)."""
+    messages = list(request.session.get("flash", []))[-(_MAX_FLASH - 1):]
+    messages.append([kind if kind in {"info", "error"} else "info", str(text)[:300]])
+    request.session["flash"] = messages
+
+
+def render(request: Request, name: str, context: dict, status_code: int = 200) -> HTMLResponse:
+    """Render a page with the CSRF token, signed-in moderator and pending flash messages."""
+    env: Environment = request.app.state.templates
+    base = {"request": request, "csrf_token": csrf_token(request),
+            "moderator": request.session.get("user"),
+            "flashes": request.session.pop("flash", [])}
+    html = env.get_template(name).render({**base, **context})
+    return HTMLResponse(html, status_code=status_code)

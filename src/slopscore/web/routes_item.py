@@ -1,0 +1,127 @@
+"""The item page (opening it claims the item) and the policy's decisions on it.
+
+The decision buttons are exactly the policy's steps: "No concern", "Notify member
+privately" (with an editable message from a template), "Resolved: replaced",
+"Resolved: clarified" and "Escalate (repeat violation)".
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse
+
+from slopscore.moderation import (
+    MAX_MESSAGE_CHARS,
+    MAX_NOTE_CHARS,
+    OPEN_STATUSES,
+    ClaimConflict,
+    InvalidInput,
+    InvalidTransition,
+    ItemNotFound,
+    allowed_actions,
+    artist_history,
+    claim_item,
+    concern_text,
+    decide,
+    item_history,
+    list_templates,
+    release_claim,
+    render_message,
+)
+from slopscore.queue_models import Action, Status
+from slopscore.web.auth import CurrentModerator, safe_next
+from slopscore.web.item_query import breakdown, load_item, nearest_works, recent_works, row_id
+from slopscore.web.queue_query import json_texts
+from slopscore.web.render import flash, render
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+def safe_back(value: object) -> str:
+    """Where to return after a decision: a queue page URL, else the queue."""
+    back = safe_next(value)
+    return back if back == "/queue" or back.startswith("/queue?") else "/queue"
+
+
+@router.get("/items/{queue_item_id:int}", name="item")
+def item_page(request: Request, queue_item_id: int, moderator: CurrentModerator,
+              back: str = "/queue", template: int | None = None):
+    engine = request.app.state.engine
+    item = load_item(engine, row_id(queue_item_id))
+    if item is None:
+        raise HTTPException(404)
+    claim, claim_error = None, None
+    if item.status in {s.value for s in OPEN_STATUSES}:
+        try:
+            claim = claim_item(engine, queue_item_id, moderator, request.app.state.settings.claim_seconds)
+        except ClaimConflict as exc:
+            claim_error = str(exc)
+        except (InvalidTransition, ItemNotFound):
+            item = load_item(engine, queue_item_id) or item  # decided meanwhile: show as it is now
+    reasons, provenance = json_texts(item.reasons), json_texts(item.provenance_reasons)
+    templates = list_templates(engine)
+    chosen = next((t for t in templates if t.id == template), templates[0] if templates else None)
+    message = ""
+    if chosen is not None:
+        message = render_message(chosen.body, title=item.title,
+                                 concern=concern_text(reasons, provenance))
+    parts, logit = breakdown(item.breakdown)
+    return render(request, "item.html", {
+        "item": item, "reasons": reasons, "provenance": provenance, "tags": _tags(item.tags),
+        "breakdown": parts, "logit": logit, "claim": claim, "claim_error": claim_error,
+        "actions": allowed_actions(item.status) if claim else [], "Action": Action,
+        "templates": templates, "chosen": chosen, "message": message,
+        "max_message": MAX_MESSAGE_CHARS, "max_note": MAX_NOTE_CHARS,
+        "history": item_history(engine, queue_item_id),
+        "artist": artist_history(engine, item.artist_id, exclude_queue_item=queue_item_id),
+        "nearest": nearest_works(engine, item.nearest_works, item.artist_id),
+        "recent": recent_works(engine, item.artist_id, item.item_id),
+        "back": safe_back(back), "Status": Status,
+        "artist_url": "/queue?" + urlencode({"artist": item.artist_id or ""}),
+    })
+
+
+def _tags(raw: str | None) -> list[str]:
+    return [t.strip()[:100] for t in (raw or "").split(";") if t.strip()][:30]
+
+
+@router.post("/items/{queue_item_id:int}/decide", name="decide")
+def decide_item(request: Request, queue_item_id: int, moderator: CurrentModerator,
+                action: Annotated[str, Form()] = "", message: Annotated[str, Form()] = "",
+                note: Annotated[str, Form()] = "", back: Annotated[str, Form()] = "/queue"):
+    engine = request.app.state.engine
+    row_id(queue_item_id)
+    try:
+        chosen = Action(action)
+    except ValueError:
+        return _problem(request, 400, "Unknown action", "Choose one of the buttons on the item page.",
+                        queue_item_id)
+    try:
+        record = decide(engine, queue_item_id, chosen, moderator,
+                        message=message if chosen is Action.NOTIFY else None, note=note)
+    except ItemNotFound:
+        raise HTTPException(404) from None
+    except InvalidInput as exc:
+        return _problem(request, 400, "Not recorded", str(exc), queue_item_id)
+    except (ClaimConflict, InvalidTransition) as exc:
+        return _problem(request, 409, "Not recorded", f"Nothing was recorded: {exc}.", queue_item_id)
+    flash(request, f"Recorded “{chosen.label}” for item {record.item_id} (queue #{queue_item_id}).")
+    return RedirectResponse(safe_back(back), status_code=303)
+
+
+@router.post("/items/{queue_item_id:int}/release", name="release")
+def release_item(request: Request, queue_item_id: int, moderator: CurrentModerator,
+                 back: Annotated[str, Form()] = "/queue"):
+    if release_claim(request.app.state.engine, row_id(queue_item_id), moderator):
+        flash(request, f"Released queue #{queue_item_id} for other moderators.")
+    return RedirectResponse(safe_back(back), status_code=303)
+
+
+def _problem(request: Request, status: int, title: str, message: str, queue_item_id: int):
+    return render(request, "error.html", {"title": title, "message": message,
+                                          "item_url": f"/items/{queue_item_id}"}, status)

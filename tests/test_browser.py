@@ -1,0 +1,121 @@
+"""A real browser (Playwright driving Debian's chromium) works the queue end to end.
+
+Sign in, sort, filter, open an item, click "No concern", and see the item leave the
+pending queue; a full-page screenshot is kept in ``test-artifacts/browser/``. Without
+chromium or Playwright the test skips, unless ``SLOPSCORE_REQUIRE_BROWSER=1`` (CI).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy import select
+
+from slopscore.queue_models import QueueItem
+from tests.test_web_support import PASSWORD, make_app
+
+CHROMIUM = os.environ.get("SLOPSCORE_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "browser"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def _unavailable(reason: str):
+    if os.environ.get("SLOPSCORE_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"SLOPSCORE_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """The app on a free loopback port (uvicorn in a thread) over a filled SQLite queue."""
+    engine, app = make_app(f"sqlite:///{tmp_path / 'q.db'}", tmp_path, n=8)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}", engine
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.mark.slow
+def test_a_moderator_signs_in_sorts_filters_and_dismisses_an_item(live_server):
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed")
+    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+        _unavailable(f"no chromium at {CHROMIUM}")
+    base, engine = live_server
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    with sync_playwright() as playwright:
+        try:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        except PlaywrightError as exc:
+            _unavailable(f"chromium did not start: {str(exc)[:300]}")
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            problems = []
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+
+            page.goto(f"{base}/queue")
+            assert "/login" in page.url
+            page.fill("input[name=username]", "alice")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button:has-text('Sign in')")
+            page.wait_for_url(f"{base}/queue")
+            rows = page.locator("tr.queue-row")
+            assert rows.count() == 8
+            assert "estimated 100% chance a reviewer confirms a concern" in rows.first.inner_text()
+
+            page.click("nav.sorts >> text=Newest")  # sort
+            page.wait_for_url("**sort=newest**")
+            assert rows.first.get_attribute("data-item") == "u007"
+
+            page.fill("input[name=artist]", "artist1")  # filter (the form keeps the sort)
+            page.fill("input[name=min_score]", "0.5")
+            page.click("button:has-text('Apply filters')")
+            page.wait_for_url("**artist=artist1**")
+            shown = [rows.nth(k).get_attribute("data-item") for k in range(rows.count())]
+            assert shown == ["u004", "u001"]  # artist1's items scoring >= 0.5, newest first
+
+            target = shown[0]
+            page.click(f"tr[data-item={target}] a.item-link")  # open the item: claims it
+            page.wait_for_url("**/items/**")
+            assert page.locator("text=You hold this item").count() == 1
+            assert page.evaluate("document.querySelector('figure.upload img').naturalWidth") > 0
+            page.screenshot(path=str(ARTIFACTS / "item.png"), full_page=True)
+            page.click("button:has-text('No concern')")
+            page.wait_for_url("**/queue?**artist=artist1**")
+            assert page.locator("p.flash").first.inner_text().startswith("Recorded “No concern”")
+            assert [rows.nth(k).get_attribute("data-item") for k in range(rows.count())] == ["u001"]
+
+            page.goto(f"{base}/queue")
+            assert page.locator(f"tr[data-item={target}]").count() == 0
+            assert rows.count() == 7
+            page.screenshot(path=str(ARTIFACTS / "queue.png"), full_page=True)
+            assert not problems, problems  # no CSP violations, no script errors
+        finally:
+            browser.close()
+
+    with engine.connect() as connection:
+        status = connection.execute(select(QueueItem.status).where(QueueItem.item_id == target)).scalar_one()
+    assert status == "dismissed"
+    assert (ARTIFACTS / "queue.png").stat().st_size > 10_000

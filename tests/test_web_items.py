@@ -1,0 +1,193 @@
+"""The item page and the policy's steps over HTTP, on real SQLite and PostgreSQL: portfolio
+beside the item, claims, concurrent decisions, the audit log, editable message templates."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from slopscore.moderation import claim_item, decide
+from slopscore.queue_models import Action, Decision, QueueItem
+from slopscore.web.queue_query import Cursor, SortKey
+from tests.test_web_support import T0, add_artworks, make_app, signed_in, token
+
+_ROW = re.compile(r'id="row-(\d+)"')
+
+
+def _ids(engine):
+    with engine.connect() as connection:
+        return connection.execute(select(QueueItem.id).order_by(QueueItem.id)).scalars().all()
+
+
+def _decisions(engine, item):
+    with engine.connect() as connection:
+        return connection.execute(select(Decision).where(Decision.queue_item_id == item)).all()
+
+
+def _status(engine, item):
+    with engine.connect() as connection:
+        return connection.execute(select(QueueItem.status).where(QueueItem.id == item)).scalar_one()
+
+
+def _decide(client, item, action, **fields):
+    return client.post(f"/items/{item}/decide", follow_redirects=False,
+                       data={"csrf_token": token(client), "action": action, **fields})
+
+
+def test_item_page_shows_score_breakdown_provenance_portfolio_and_past_decisions(tmp_path):
+    engine, app = make_app(f"sqlite:///{tmp_path / 'q.db'}", tmp_path, n=6)
+    ids = _ids(engine)
+    first, other_by_artist0 = ids[0], ids[3]  # u000 and u003: both by artist0
+    media = sorted((tmp_path / "media").iterdir())
+    add_artworks(engine, [
+        {"item_id": f"old{k}", "artist_id": "artist0", "source": str(media[k % len(media)]),
+         "title": f"Old piece {k}", "uploaded_at": T0.replace(day=k + 1)} for k in range(5)
+    ] + [{"item_id": "stranger", "artist_id": "artist1", "source": str(media[0]), "title": "Not theirs",
+          "uploaded_at": T0}])
+    with engine.begin() as connection:
+        connection.execute(update(QueueItem).where(QueueItem.id == first).values(nearest_works=json.dumps(
+            [{"item_id": "old3", "similarity": 0.91}, {"item_id": "old1", "similarity": 0.42},
+             {"item_id": "stranger", "similarity": 0.99}, {"item_id": "gone", "similarity": 0.5}])))
+    claim_item(engine, other_by_artist0, "bob")
+    decide(engine, other_by_artist0, Action.ESCALATE, "bob", note="third time")
+
+    client = signed_in(app)
+    page = client.get(f"/items/{first}").text
+    assert "1.00 — estimated 100% chance a reviewer confirms a concern" in page
+    assert "detector: looks AI-generated" in page and "+1.40" in page  # the breakdown
+    assert "file says ComfyUI made it (PNG prompt)" in page  # provenance
+    nearest = page.split("Most similar own works")[1].split("Recent works")[0]
+    assert nearest.index("old3") < nearest.index("old1") and "similarity 0.91" in nearest
+    assert "stranger" not in nearest and "gone" not in nearest  # only the artist's own, existing works
+    recent = page.split("Recent works")[1]
+    assert [m for m in re.findall(r"Old piece (\d)", recent)] == ["4", "3", "2", "1", "0"]
+    past = page.split("Past decisions")[1]
+    assert "Escalate (repeat violation)" in past and "1 earlier upload(s) with a confirmed concern" in past
+    assert "You hold this item until" in page
+    for label in ("No concern", "Notify member privately", "Escalate (repeat violation)"):
+        assert f">{label}</button>" in page
+    assert "Resolved: replaced" not in page  # only after notifying
+    assert client.get("/works/image", params={"key": "old3"}).headers["x-slopscore-image"] == "original"
+    assert client.get("/items/999999").status_code == 404
+
+
+def test_the_policys_steps_over_http_and_the_audit_log(queue_url, tmp_path):
+    engine, app = make_app(queue_url, tmp_path, n=4)
+    first, second, *_ = _ids(engine)
+    client = signed_in(app)
+    back = "/queue?sort=newest"
+    client.get(f"/items/{first}")
+    done = _decide(client, first, "no_concern", note="looks hand-drawn", back=back)
+    assert done.status_code == 303 and done.headers["location"] == back
+    queue = client.get(back)
+    assert str(first) not in _ROW.findall(queue.text) and "Recorded “No concern”" in queue.text
+    assert str(first) in _ROW.findall(client.get("/queue?status=dismissed").text)
+
+    item = client.get(f"/items/{second}").text
+    message = re.search(r'<textarea name="message"[^>]*>(.*?)</textarea>', item, re.S).group(1)
+    assert "Work 1" in message and "detector: 80% likely AI-generated" in message
+    assert _decide(client, second, "notify", message="").status_code == 400  # a message is required
+    assert _decide(client, second, "notify", message="Please show us your sketches.").status_code == 303
+    assert _status(engine, second) == "notified"
+    client.get(f"/items/{second}")
+    assert _decide(client, second, "no_concern").status_code == 409  # not allowed once notified
+    assert _decide(client, second, "resolved_replaced", back="https://evil.example/").headers["location"] == "/queue"
+    rows = _decisions(engine, second)
+    assert [r.action for r in rows] == ["notify", "resolved_replaced"]
+    assert rows[0].message == "Please show us your sketches." and rows[0].moderator == "alice"
+    assert rows[0].triage_score is not None and rows[0].model_version == "m/1"
+    audit = client.get("/decisions").text
+    for text in ("Resolved: replaced", "Notify member privately", "No concern", "looks hand-drawn", "m/1"):
+        assert text in audit
+    assert _decide(client, second, "delete").status_code == 400
+    huge = "9" * 20  # no database integer: a 404, never a server error
+    assert client.get(f"/items/{huge}").status_code == 404
+    assert client.post(f"/items/{huge}/decide", data={"csrf_token": token(client), "action": "no_concern"}).status_code == 404
+    assert client.get(f"/items/{huge}/image/thumb").status_code == 404
+    assert client.get(f"/decisions?before={huge}").status_code == 400
+    forged = Cursor(SortKey.SCORE, True, 0.5, 2**40).encode()
+    assert client.get(f"/queue?after={forged}").status_code == 400
+
+
+def test_opening_an_item_claims_it_and_the_claim_expires(queue_url, tmp_path):
+    engine, app = make_app(queue_url, tmp_path, n=2, claim_seconds=1)
+    item = _ids(engine)[0]
+    alice, bob = signed_in(app, "alice"), signed_in(app, "bob")
+    assert "You hold this item" in alice.get(f"/items/{item}").text
+    seen_by_bob = bob.get(f"/items/{item}").text
+    assert "claimed by alice" in seen_by_bob and ">No concern</button>" not in seen_by_bob
+    assert _decide(bob, item, "no_concern").status_code == 409
+    time.sleep(1.2)
+    assert "You hold this item" in bob.get(f"/items/{item}").text  # alice's claim ran out
+    refused = _decide(alice, item, "no_concern")
+    assert refused.status_code == 409 and "claimed by bob" in refused.text
+    assert _decide(bob, item, "escalate").status_code == 303
+    assert [r.moderator for r in _decisions(engine, item)] == ["bob"]
+
+
+def test_concurrent_http_decisions_record_exactly_one(queue_url, tmp_path):
+    engine, app = make_app(queue_url, tmp_path, n=2, moderators=("alice", "bob", "carol", "dave"))
+    contested, doubled = _ids(engine)
+    clients = {name: signed_in(app, name) for name in ("alice", "bob", "carol", "dave")}
+    tokens = {name: token(client) for name, client in clients.items()}
+    barrier = threading.Barrier(len(clients))
+    statuses = {}
+
+    def open_and_decide(name):
+        client = clients[name]
+        barrier.wait()
+        client.get(f"/items/{contested}")
+        statuses[name] = client.post(f"/items/{contested}/decide", follow_redirects=False,
+                                     data={"csrf_token": tokens[name], "action": "no_concern"}).status_code
+
+    threads = [threading.Thread(target=open_and_decide, args=(n,)) for n in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(statuses.values()) == [303, 409, 409, 409], statuses
+    (row,) = _decisions(engine, contested)
+    assert statuses[row.moderator] == 303
+
+    alice = clients["alice"]
+    alice.get(f"/items/{doubled}")
+    barrier = threading.Barrier(3)
+    codes = []
+
+    def submit():
+        barrier.wait()
+        codes.append(alice.post(f"/items/{doubled}/decide", follow_redirects=False,
+                                data={"csrf_token": tokens["alice"], "action": "escalate"}).status_code)
+
+    threads = [threading.Thread(target=submit) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(codes) == [303, 409, 409] and len(_decisions(engine, doubled)) == 1
+
+
+def test_message_templates_are_edited_in_the_app_and_used_on_items(tmp_path):
+    engine, app = make_app(f"sqlite:///{tmp_path / 'q.db'}", tmp_path, n=1)
+    client = signed_in(app)
+    page = client.get("/templates").text
+    first_id = re.search(r'action="/templates/(\d+)"', page).group(1)
+    saved = client.post(f"/templates/{first_id}", follow_redirects=False, data={
+        "csrf_token": token(client), "name": "Gentle ask", "body": "Hi! About {title}:\n{concern}\nCould you clarify?"})
+    assert saved.status_code == 303
+    added = client.post("/templates", follow_redirects=False, data={
+        "csrf_token": token(client), "name": "Second", "body": "Replacement please, {title}."})
+    assert added.status_code == 303
+    too_long = client.post("/templates", data={"csrf_token": token(client), "name": "Long", "body": "x" * 4001})
+    assert too_long.status_code == 400
+    listing = client.get("/templates").text
+    assert "Gentle ask" in listing and "Second" in listing and "Long" not in listing
+    item = _ids(engine)[0]
+    page = client.get(f"/items/{item}", params={"template": first_id}).text
+    assert "Hi! About Work 0:\n- detector: 80% likely AI-generated" in page
+    assert TestClient(app).get("/templates", follow_redirects=False).status_code == 303

@@ -1,0 +1,189 @@
+"""The queue page on real SQLite and PostgreSQL: keyset pages in every order (ties and NULLs
+included), filters, validation, the score's plain meaning, index use."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event, select, update
+
+from slopscore.queue_db import open_queue
+from slopscore.queue_models import QueueItem, Status
+from slopscore.review_queue import upsert_scores
+from slopscore.moderation import create_moderator
+from slopscore.web import create_app
+from slopscore.web.queue_query import Cursor, QueueFilter, SortKey, fetch_page
+from tests.test_web_support import PASSWORD, SECRET, T0, scored_frame, signed_in, write_images
+
+N = 60
+_ROW = re.compile(r'id="row-(\d+)"')
+_NEXT = re.compile(r'<a class="next" rel="next" href="([^"]+)"')
+
+
+def _frame(paths):
+    frame = scored_frame(paths, N)
+    frame["triage_score"] = [None if k % 7 == 3 else (k * 37 % 10) / 10 for k in range(N)]
+    frame["p_ai"] = [None if k % 5 == 0 else (k * 13 % 4) / 4 for k in range(N)]
+    frame["centroid_z"] = [None if k % 4 == 1 else float(k * 7 % 5) for k in range(N)]
+    frame["uploaded_at"] = [None if k % 9 == 2 else T0 + timedelta(minutes=k % 6) for k in range(N)]
+    frame["artist_id"] = [f"artist{k % 4}" for k in range(N)]
+    reasons = []
+    for k in range(N):
+        texts = ["detector: 80% likely AI-generated"]
+        if k % 6 == 0:
+            texts.append("14 uploads in the last hour (14× this artist's usual rate)")
+        if k % 10 == 5:
+            texts.append("odd 100% _literal_ text")
+        reasons.append(json.dumps(texts))
+    frame["reasons"] = reasons
+    return frame
+
+
+@pytest.fixture
+def filled(queue_url, tmp_path):
+    """A queue of 60 items with ties and NULLs in every sort column; 8 already decided."""
+    engine = open_queue(queue_url)
+    upsert_scores(engine, _frame(write_images(tmp_path / "media")))
+    with engine.begin() as connection:
+        connection.execute(update(QueueItem).where(QueueItem.id % 8 == 0)
+                           .values(status=Status.DISMISSED.value))
+        rows = [dict(r._mapping) for r in connection.execute(select(
+            QueueItem.id, QueueItem.status, QueueItem.triage_score, QueueItem.p_ai,
+            QueueItem.portfolio_outlier, QueueItem.uploaded_at, QueueItem.artist_id, QueueItem.reasons))]
+    create_moderator(engine, "alice", PASSWORD)
+    return engine, rows
+
+
+_COLUMN = {SortKey.SCORE: "triage_score", SortKey.NEWEST: "uploaded_at", SortKey.P_AI: "p_ai",
+           SortKey.OUTLIER: "portfolio_outlier"}
+
+
+def _expected(rows, sort, status="pending", keep=lambda r: True):
+    """Highest first, ties by id descending, NULLs last."""
+    column = _COLUMN[sort]
+
+    def key(row):
+        value = row[column]
+        if value is None:
+            return (1, 0, -row["id"])
+        number = value.timestamp() if hasattr(value, "timestamp") else value
+        return (0, -number, -row["id"])
+
+    return [r["id"] for r in sorted((r for r in rows if r["status"] == status and keep(r)), key=key)]
+
+
+def _walk(engine, flt):
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = fetch_page(engine, flt, Cursor.decode(cursor, flt.sort))
+        seen += [r.id for r in page.rows]
+        pages += 1
+        assert pages <= N + 2, "pagination does not end"
+        if page.next_cursor is None:
+            return seen
+        cursor = page.next_cursor
+
+
+@pytest.mark.parametrize("page_size", [4, 7])
+def test_keyset_pages_give_every_pending_item_once_in_order(filled, page_size):
+    engine, rows = filled
+    for sort in SortKey:
+        expected = _expected(rows, sort)
+        got = _walk(engine, QueueFilter(sort=sort, page_size=page_size))
+        assert got == expected, sort
+        assert len(got) == len(set(got)) == sum(r["status"] == "pending" for r in rows)
+
+
+def test_the_page_walks_by_next_links_and_shows_the_scores_meaning(filled):
+    engine, rows = filled
+    client = signed_in(create_app(engine, secret_key=SECRET))
+    for sort in SortKey:
+        url, seen = f"/queue?sort={sort.value}&size=25", []
+        while url:
+            page = client.get(url)
+            assert page.status_code == 200
+            seen += [int(i) for i in _ROW.findall(page.text)]
+            match = _NEXT.search(page.text)
+            url = html.unescape(match.group(1)) if match else None
+        assert seen == _expected(rows, sort), sort
+    first = client.get("/queue").text
+    best = max(r["triage_score"] for r in rows if r["status"] == "pending" and r["triage_score"] is not None)
+    assert f"{best:.2f}</span>" in first
+    assert f"estimated {round(best * 100)}% chance a reviewer confirms a concern" in first
+    assert "not scored" in client.get("/queue?sort=score&size=100").text
+
+
+def test_filters_by_status_score_range_reason_and_artist(filled):
+    engine, rows = filled
+    client = signed_in(create_app(engine, secret_key=SECRET))
+
+    def ids(query, sort=SortKey.SCORE):
+        page = client.get(f"/queue?size=100&{query}")
+        assert page.status_code == 200, page.text
+        return [int(i) for i in _ROW.findall(page.text)]
+
+    assert ids("status=dismissed") == _expected(rows, SortKey.SCORE, "dismissed")
+    assert ids("min_score=0.3&max_score=0.7") == _expected(
+        rows, SortKey.SCORE, keep=lambda r: r["triage_score"] is not None and 0.3 <= r["triage_score"] <= 0.7)
+    assert ids("artist=artist2&sort=newest") == _expected(
+        rows, SortKey.NEWEST, keep=lambda r: r["artist_id"] == "artist2")
+    assert ids("artist=artist") == []  # exact artist id, not a prefix
+    burst = _expected(rows, SortKey.SCORE, keep=lambda r: "14\\u00d7" in r["reasons"])
+    assert burst and ids("reason=%C3%97+THIS+ARTIST") == burst  # case-insensitive, non-ASCII
+    literal = _expected(rows, SortKey.SCORE, keep=lambda r: "_literal_" in r["reasons"])
+    assert literal and ids("reason=100%25+_literal_") == literal  # % and _ match themselves
+    assert ids("reason=%25") == _expected(rows, SortKey.SCORE)  # every item says "80%"
+    assert ids("reason=x_y") == []
+
+
+@pytest.mark.parametrize("query", [
+    "min_score=2", "max_score=-0.1", "min_score=nan", "min_score=abc", "min_score=0.8&max_score=0.2",
+    "sort=random", "status=removed", "size=1000", "size=x", "after=garbage", "reason=" + "x" * 101,
+    "artist=%07bell",
+])
+def test_invalid_filters_are_a_plain_400_page(tmp_path, query):
+    engine = open_queue(f"sqlite:///{tmp_path / 'q.db'}")
+    create_moderator(engine, "alice", PASSWORD)
+    client = signed_in(create_app(engine, secret_key=SECRET))
+    page = client.get(f"/queue?{query}")
+    assert page.status_code == 400 and "Invalid filter" in page.text
+
+
+def test_a_cursor_for_another_sort_or_forged_is_refused(filled):
+    engine, _ = filled
+    cursor = fetch_page(engine, QueueFilter(page_size=4)).next_cursor
+    assert Cursor.decode(cursor, SortKey.SCORE) is not None
+    for sort in (SortKey.NEWEST, SortKey.P_AI):
+        with pytest.raises(ValueError):
+            Cursor.decode(cursor, sort)
+    client = signed_in(create_app(engine, secret_key=SECRET))
+    assert client.get(f"/queue?sort=newest&after={cursor}").status_code == 400
+
+
+def test_sqlite_pages_are_index_range_scans_without_sorting(tmp_path):
+    engine = open_queue(f"sqlite:///{tmp_path / 'q.db'}")
+    upsert_scores(engine, _frame(write_images(tmp_path / "media")))
+    statements = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _record(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "queue_items" in statement:
+            statements.append((statement, parameters))
+
+    for sort in SortKey:
+        first = fetch_page(engine, QueueFilter(sort=sort, page_size=5))
+        fetch_page(engine, QueueFilter(sort=sort, page_size=5), Cursor.decode(first.next_cursor, sort))
+        fetch_page(engine, QueueFilter(sort=sort, page_size=5),
+                   Cursor(sort, False, None, 10 ** 6))  # the NULL phase
+    event.remove(engine, "before_cursor_execute", _record)
+    assert len(statements) >= 8
+    with engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        for statement, parameters in statements:
+            plan = " | ".join(str(r[-1]) for r in raw.execute("EXPLAIN QUERY PLAN " + statement, parameters))
+            assert "USING INDEX ix_queue_status_" in plan, plan
+            assert "TEMP B-TREE" not in plan, plan
