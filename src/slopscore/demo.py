@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import secrets
 from dataclasses import dataclass
 
 import pandas as pd
@@ -16,12 +17,19 @@ from slopscore.backbones import DEFAULT_BACKBONE, EFFNET_BACKBONE, weights_avail
 from slopscore.config import load_settings
 from slopscore.console import console, print_queue, print_training_summary, progress_bars
 from slopscore.demo_platform import generate_platform
+from slopscore.analyst_report import build_report
+from slopscore.demo_decisions import labels_from_manifest, simulate_decisions
+from slopscore.manifest import read_manifest
+from slopscore.pipeline import write_manifest
 from slopscore.review_queue import open_queue, register_model_version
 from slopscore.scoring import score_uploads
 from slopscore.tracking import ui_command
 from slopscore.training import TrainOutcome, train
 
 __all__ = ["DemoOutcome", "choose_demo_backbone", "run_demo"]
+
+#: Simulated reviews per upload day in the demo (a small moderation team's budget).
+_REVIEWS_PER_DAY = 5
 
 
 def choose_demo_backbone(weights_dir: str | Path | None = None) -> tuple[str, str]:
@@ -64,22 +72,60 @@ def run_demo(out: str | Path, *, backbone: str | None = None,
         trained = train(platform.history, settings, out / "training", progress=progress,
                         log=console.print)
     print_training_summary(trained)
-    console.rule("score today's uploads into the review queue")
+    console.rule("score into the review queue")
     database = open_queue(f"sqlite:///{(out / 'queue.db').resolve()}")
     info = trained.scorer.info
     register_model_version(database, info.model_version, info.backbone_id, info.reference_histogram)
+    past = _held_out_history(platform.history, trained.test_artists, out / "platform")
     with progress_bars() as progress:
+        score_uploads(trained.scorer, past, settings, out / "scoring-past", history=platform.history,
+                      queue=database, progress=progress)
         queue = score_uploads(trained.scorer, platform.new_uploads, settings, out / "scoring",
                               history=platform.history, queue=database, progress=progress).scores
+    simulated = simulate_decisions(database, labels_from_manifest(platform.manifest),
+                                   budget_per_day=_REVIEWS_PER_DAY, seed=0)
+    console.print(f"SIMULATED moderator decisions (from the synthetic labels, for the analyst "
+                  f"report): {simulated.decisions} decisions on {simulated.reviewed} items "
+                  f"({simulated.confirmed} confirmed, {simulated.dismissed} dismissed)")
+    report = build_report(database, out / "report" / "analyst_report.html")
     queue_path = out / "queue.csv"
     queue.to_csv(queue_path, index=False)
     print_queue(queue, limit=12)
     console.print(f"full queue: {queue_path} ({len(queue)} rows = "
                   f"{int((queue['status'] == 'embedded').sum())} scored + "
                   f"{int((queue['status'] != 'embedded').sum())} skipped)")
+    password = _demo_moderator(database)
     console.print(f"evaluation report: {trained.evaluation.report}")
+    console.print(f"analyst report: {report.html} ({_describe_rate(report.overall)})")
+    console.print(f"review queue: slopscore serve --db sqlite:///{out / 'queue.db'}  then open "
+                  f"http://127.0.0.1:8000 and sign in as [bold]demo[/bold] / [bold]{password}[/bold]")
     console.print(f"MLflow: {ui_command(settings.tracking.store_dir)}  (model {trained.registered.alias_uri})")
     return DemoOutcome(trained, queue, queue_path)
+
+
+def _describe_rate(rate) -> str:
+    if rate.rate is None:
+        return f"{rate.reviewed} reviewed items: not enough data for a dismissal rate"
+    return (f"dismissal rate {100 * rate.rate:.0f}% of {rate.reviewed} reviewed items, "
+            f"95% CI {100 * rate.ci_low:.0f}–{100 * rate.ci_high:.0f}%")
+
+
+def _held_out_history(history: Path, artists: frozenset[str], folder: Path) -> Path:
+    """The earlier uploads of the artists held out of training (the scorer never saw them)."""
+    rows = [row for row in read_manifest(history).rows if row.artist_id in artists]
+    return write_manifest(rows, folder / "held_out_history.csv")
+
+
+def _demo_moderator(database) -> str:
+    """A ``demo`` moderator account with a fresh random password (printed once)."""
+    from slopscore.moderation import InvalidInput, create_moderator, set_password
+
+    password = secrets.token_urlsafe(12)
+    try:
+        create_moderator(database, "demo", password)
+    except InvalidInput:  # a rerun over an earlier demo: same account, new password
+        set_password(database, "demo", password)
+    return password
 
 
 @dataclass
