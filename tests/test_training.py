@@ -11,11 +11,12 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from slopscore.scoring import score_uploads
+from slopscore.tracking import configure_tracking
 
 
 def test_training_logs_metrics_plots_and_registers_the_model(trained):
     _, settings, outcome, _ = trained
-    client = MlflowClient()
+    client = MlflowClient(configure_tracking(settings.tracking.store_dir))  # the session's store
     run = client.get_run(outcome.registered.run_id)
     for key in ("detector_auroc", "detector_ece", "triage_average_precision", "flip_rate_jpeg50"):
         assert key in run.data.metrics
