@@ -48,3 +48,30 @@ def test_cached_files_are_not_parsed_again(tmp_path, monkeypatch, workers):
     assert calls == [] and again == first
     fresh = collect_file_signals(paths[:2], workers=0, cache=SignalCache(tmp_path / "cache", "2"))
     assert len(calls) == 2 and fresh == first[:2]  # a new signals version recomputes
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_read_once_with_the_embedding_gives_the_same_signals_as_reading_alone(tmp_path, tiny, fmt):
+    """The batch job reads each file once; its signals must equal a standalone read."""
+    from slopscore.embed import ImageEncoder, embed_sources
+    from slopscore.file_signals import FileSignalReader
+
+    rng = np.random.default_rng(5)
+    paths = []
+    for i in range(4):
+        image = Image.fromarray(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8)).resize((1600, 1200))
+        path = tmp_path / f"p{i}.{fmt.lower()}"
+        image.save(path, fmt)
+        paths.append(str(path))
+    calls = []
+
+    class Counting(FileSignalReader):
+        def __call__(self, data, sha256, decoded=None):
+            calls.append(decoded is not None)
+            return super().__call__(data, sha256, decoded)
+
+    results = list(embed_sources(paths, ImageEncoder(tiny, "cpu", "fp32"), num_workers=0,
+                                 signals=Counting()))
+    assert calls == [True] * len(paths)  # the model's decode was reused for PDQ
+    assert [r.signals for r in results] == [file_signals(p) for p in paths]
+    assert all(r.signals["file_type"] == fmt.lower() for r in results)

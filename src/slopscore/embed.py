@@ -25,6 +25,8 @@ from slopscore.cache import EmbeddingCache
 from slopscore.images import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
+    DRAFT_MIN,
+    DecodedImage,
     ImageLoadError,
     SkipReason,
     decode_image,
@@ -32,7 +34,9 @@ from slopscore.images import (
 )
 from slopscore.preprocess import Preprocess, to_uint8_tensor
 
-FileSignalReader = Callable[[bytes, str], dict]
+#: ``reader(data, sha256, decoded)``: a file's signals from bytes already read (``decoded``:
+#: a :class:`slopscore.images.DecodedImage` at ``DRAFT_MIN`` to reuse, or None).
+FileSignalReader = Callable[[bytes, str, DecodedImage | None], dict]
 
 __all__ = [
     "BF16_MIN_COSINE",
@@ -231,17 +235,25 @@ class _DecodeDataset(Dataset):
         try:
             data = source if isinstance(source, bytes) else read_source(source, self.max_bytes)
             sample["sha256"] = hashlib.sha256(data).hexdigest()
-            if self.signals is not None:
-                sample["signals"] = self.signals(data, sample["sha256"])
             if use_cache and self.cache.contains(sample["sha256"]):
                 sample["cached"] = True
+                self._read_signals(sample, data)
                 return sample
-            decoded = decode_image(data, draft_size=self.preprocess.image_size,
+            decoded = decode_image(data, draft_size=self.preprocess.draft_size,
                                    max_pixels=self.max_pixels)
             sample["pixels"] = to_uint8_tensor(decoded.image, self.preprocess)
+            # the signals' PDQ hash reuses this decode when it was made at their draft size
+            self._read_signals(sample, data, decoded if self.preprocess.draft_size == DRAFT_MIN
+                               else None)
         except ImageLoadError as exc:
             sample.update(reason=exc.reason, detail=exc.detail)
+            if sample["sha256"] is not None:
+                self._read_signals(sample, data)
         return sample
+
+    def _read_signals(self, sample: dict, data: bytes, decoded=None) -> None:
+        if self.signals is not None:
+            sample["signals"] = self.signals(data, sample["sha256"], decoded)
 
 
 def _worker_init(_: int) -> None:
@@ -277,7 +289,7 @@ def embed_sources(
     on_batch : callable, optional
         Called with the number of items finished after each batch (progress bars).
     signals : callable, optional
-        ``signals(data, sha256) -> dict``, run in the worker on the bytes already read
+        ``signals(data, sha256, decoded) -> dict``, run in the worker on the bytes already read
         (e.g. :class:`slopscore.file_signals.FileSignalReader`); results land in
         :attr:`EmbedResult.signals`.
     """

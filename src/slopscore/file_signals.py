@@ -15,21 +15,29 @@ from functools import partial
 
 from slopscore.cache import SignalCache
 from slopscore.duplicates import pdq_hash
-from slopscore.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageLoadError, decode_image, read_source
+from slopscore.images import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    DRAFT_MIN,
+    DecodedImage,
+    ImageLoadError,
+    decode_image,
+    read_source,
+)
 from slopscore.provenance import read_provenance
 
 __all__ = ["FILE_SIGNAL_COLUMNS", "SIGNALS_VERSION", "FileSignalReader", "collect_file_signals",
            "file_signals"]
 
 #: Bump when provenance parsing or PDQ hashing changes, so cached signals are recomputed.
-SIGNALS_VERSION = "2"
+SIGNALS_VERSION = "3"
 
 FILE_SIGNAL_COLUMNS = (
     "pdq_hex", "pdq_quality", "file_says_ai", "file_generator", "provenance_source",
     "c2pa_present", "c2pa_verified", "capture", "provenance_reasons", "provenance_findings",
     "file_type",
 )
-_PDQ_DRAFT = 512  # PDQ squeezes every image to 64x64; decoding JPEGs at >= 512 px is plenty
+
 
 
 def _empty() -> dict:
@@ -55,7 +63,9 @@ def file_signals(path: str, max_pixels: int = DEFAULT_MAX_PIXELS,
 
 
 class FileSignalReader:
-    """``reader(data, sha256) -> dict``: the signals of bytes already read, cached by hash.
+    """``reader(data, sha256, decoded=None) -> dict``: the signals of bytes already read,
+    cached by hash. ``decoded`` (the same bytes decoded at :data:`DRAFT_MIN`) spares
+    a second decode for the PDQ hash.
 
     Picklable, so DataLoader workers and Ray actors can run it next to decoding.
     """
@@ -64,18 +74,18 @@ class FileSignalReader:
         self.max_pixels = max_pixels
         self.cache = cache
 
-    def __call__(self, data: bytes, sha256: str) -> dict:
+    def __call__(self, data: bytes, sha256: str, decoded: DecodedImage | None = None) -> dict:
         cached = self.cache.get(sha256) if self.cache is not None else None
         if cached is not None:
             return cached
-        row = _signals(data, self.max_pixels)
+        row = _signals(data, self.max_pixels, decoded)
         if self.cache is not None:
             self.cache.put(sha256, row)
         return row
 
 
-def _signals(data: bytes, max_pixels: int) -> dict:
-    """Parse the metadata, then decode (JPEG draft) for the PDQ hash."""
+def _signals(data: bytes, max_pixels: int, decoded: DecodedImage | None = None) -> dict:
+    """Parse the metadata, then hash the pixels (decoded at the JPEG draft size if not given)."""
     row = _empty()
     record = read_provenance(data)
     row.update(
@@ -89,7 +99,7 @@ def _signals(data: bytes, max_pixels: int) -> dict:
         provenance_findings=json.dumps([f.kind.value for f in record.findings]),
     )
     try:
-        decoded = decode_image(data, draft_size=_PDQ_DRAFT, max_pixels=max_pixels)
+        decoded = decoded or decode_image(data, draft_size=DRAFT_MIN, max_pixels=max_pixels)
     except ImageLoadError:
         return row
     pdq = pdq_hash(decoded.image)

@@ -22,6 +22,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "DRAFT_MIN",
     "DEFAULT_MAX_PIXELS",
     "DecodedImage",
     "ImageLoadError",
@@ -36,6 +37,10 @@ __all__ = [
 DEFAULT_MAX_PIXELS = 89_478_485
 #: Files larger than this are refused before being read.
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+#: JPEGs are decoded at a reduced scale no smaller than this on either side: enough for
+#: model inputs up to this size and for PDQ hashing (which squeezes to 64x64), so one
+#: decode serves both.
+DRAFT_MIN = 256
 
 # Never decode half a file as if it were whole.
 ImageFile.LOAD_TRUNCATED_IMAGES = False

@@ -14,10 +14,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from slopscore.images import DRAFT_MIN
+
 __all__ = ["Preprocess", "to_uint8_tensor"]
 
 #: Bumped whenever decoding or resampling changes, so cached embeddings are not reused.
-PIPELINE_VERSION = 2
+PIPELINE_VERSION = 3
 _REDUCING_GAP = 2.0
 _RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 
@@ -52,6 +54,11 @@ class Preprocess:
             )
         if self.resize_mode not in {"shortest", "squash"}:
             raise ValueError(f"resize_mode {self.resize_mode!r} is not 'shortest' or 'squash'")
+
+    @property
+    def draft_size(self) -> int:
+        """The smallest side JPEGs are decoded at (see :data:`slopscore.images.DRAFT_MIN`)."""
+        return max(self.image_size, DRAFT_MIN)
 
     @property
     def id(self) -> str:
