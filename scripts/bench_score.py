@@ -61,8 +61,8 @@ def write_manifest(paths: list[str], folder: Path, artists: int) -> Path:
     return path
 
 
-def end_to_end(encoder: ImageEncoder, manifest: Path, folder: Path, workers: int) -> float:
-    """The batch job from manifest to output file, cold cache."""
+def end_to_end(encoder: ImageEncoder, manifest: Path, folder: Path, workers: int | None) -> float:
+    """The batch job from manifest to output file, cold cache (default settings otherwise)."""
     settings = load_settings(None, {"cache.dir": str(folder / f"cache-{encoder.precision}"),
                                     "embedding.num_workers": workers})
     scorer = random_scorer(encoder.backbone.backbone_id, encoder.backbone.embed_dim)
@@ -109,6 +109,15 @@ def scoring_alone(n: int, dim: int = 512) -> float:
     return n / elapsed
 
 
+def _high_water_mb() -> float:
+    """This process's peak RSS (VmHWM; unlike ru_maxrss it does not carry over from the
+    parent across fork + exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def rss_run(count: int) -> None:
     """Child process: the batch job over ``count`` small PNGs with the tiny backbone."""
     from PIL import Image
@@ -130,13 +139,13 @@ def rss_run(count: int) -> None:
         })
         analyser = LocalFileAnalyser.open(settings)
         scorer = random_scorer(analyser.backbone_id, analyser.encoder.backbone.embed_dim)
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        before = _high_water_mb()
         start = time.perf_counter()
         summary = run_batch_job(scorer, manifest, folder / "scores.parquet", settings,
                                 analyser=analyser)
         elapsed = time.perf_counter() - start
         assert summary.n_input == count == summary.n_scored + summary.n_skipped
-        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        own = _high_water_mb()
         worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print(f"{count} {before:.0f} {own:.0f} {worker:.0f} {elapsed:.1f}")
 
@@ -160,7 +169,7 @@ def rss_comparison(sizes: list[int]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=128)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, help="decoding workers (default: the settings')")
     parser.add_argument("--score-items", type=int, default=50_000)
     parser.add_argument("--rss-sizes", type=int, nargs="*", default=[1000, 50_000])
     parser.add_argument("--rss-run", type=int, help=argparse.SUPPRESS)

@@ -36,7 +36,7 @@ class EmbeddingSettings(_Frozen):
 
     backbone: str = DEFAULT_BACKBONE
     batch_size: int = Field(32, ge=1, le=4096)
-    num_workers: int = Field(1, ge=0, le=64)
+    num_workers: int = Field(2, ge=0, le=64)
     device: str = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     weights_dir: str | None = None

@@ -13,6 +13,8 @@ import multiprocessing
 from collections.abc import Callable, Sequence
 from functools import partial
 
+from PIL import Image
+
 from slopscore.cache import SignalCache
 from slopscore.duplicates import pdq_hash
 from slopscore.images import (
@@ -30,7 +32,7 @@ __all__ = ["FILE_SIGNAL_COLUMNS", "SIGNALS_VERSION", "FileSignalReader", "collec
            "file_signals"]
 
 #: Bump when provenance parsing or PDQ hashing changes, so cached signals are recomputed.
-SIGNALS_VERSION = "3"
+SIGNALS_VERSION = "4"
 
 FILE_SIGNAL_COLUMNS = (
     "pdq_hex", "pdq_quality", "file_says_ai", "file_generator", "provenance_source",
@@ -102,10 +104,20 @@ def _signals(data: bytes, max_pixels: int, decoded: DecodedImage | None = None) 
         decoded = decoded or decode_image(data, draft_size=DRAFT_MIN, max_pixels=max_pixels)
     except ImageLoadError:
         return row
-    pdq = pdq_hash(decoded.image)
+    pdq = pdq_hash(_reduced(decoded.image))
     row.update(pdq_hex=pdq.hex, pdq_quality=pdq.quality,
                file_type=decoded.format.lower() if decoded.format else None)
     return row
+
+
+def _reduced(image: Image.Image) -> Image.Image:
+    """Shrink by an integer factor (box filter) while both sides stay >= ``DRAFT_MIN``.
+
+    PDQ squeezes every image to 64x64 anyway; this keeps its cost flat for large
+    PNGs, which have no JPEG draft mode.
+    """
+    factor = min(image.size) // DRAFT_MIN
+    return image.reduce(factor) if factor >= 2 else image
 
 
 def collect_file_signals(
