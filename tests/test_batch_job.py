@@ -79,3 +79,23 @@ def test_reposts_across_accounts_are_counted_for_new_uploads(trained, tmp_path):
     reposted = scores[scores["cross_account_posters"] > 0]
     assert len(reposted) >= 2  # the synthetic protest image, posted by several accounts
     assert all("other account" in " ".join(json.loads(r)) for r in reposted["reasons"])
+
+
+def test_progress_reaches_each_pass_total(trained, tmp_path):
+    platform, settings, outcome, _ = trained
+    bars = {}
+
+    def progress(description, total):
+        bars[description] = [total, 0]
+
+        def advance(n):
+            bars[description][1] += n
+        return advance
+
+    summary = run_batch_job(outcome.scorer, platform.new_uploads, tmp_path / "s.parquet",
+                            _settings(settings, tmp_path, "p", chunk_rows=16),
+                            history=platform.history, progress=progress)
+    read_total, read_done = bars["reading and embedding"]
+    assert read_total == read_done == len(pd.read_csv(platform.new_uploads)) + \
+        len(pd.read_csv(platform.history))
+    assert bars["scoring"] == [summary.n_input, summary.n_input]

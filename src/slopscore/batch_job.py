@@ -192,12 +192,10 @@ def _analysed(entries, analyser: FileAnalyser, cache: EmbeddingCache, is_new: bo
             continue
         chunk.append(entry)
         if len(chunk) >= settings.batch.chunk_rows:
-            yield analyser.analyse(chunk, is_new, cache)
-            advance(len(chunk))
+            yield analyser.analyse(chunk, is_new, cache, advance)
             chunk = []
     if chunk:
-        yield analyser.analyse(chunk, is_new, cache)
-        advance(len(chunk))
+        yield analyser.analyse(chunk, is_new, cache, advance)
 
 
 def _cross_account_posters(table: pa.Table, is_new: np.ndarray, settings: Settings) -> np.ndarray:

@@ -10,7 +10,7 @@ DataLoader worker processes; ``slopscore.ray_engine.RayFileAnalyser`` an actor p
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import pyarrow as pa
@@ -52,9 +52,10 @@ class FileAnalyser(Protocol):
     backbone_id: str
     preprocess_id: str
 
-    def analyse(self, rows: Sequence[ManifestRow], is_new: bool,
-                cache: EmbeddingCache) -> pa.RecordBatch:
-        """One record per row, in order; every embedding is stored in ``cache``."""
+    def analyse(self, rows: Sequence[ManifestRow], is_new: bool, cache: EmbeddingCache,
+                advance: Callable[[int], None] = lambda n: None) -> pa.RecordBatch:
+        """One record per row, in order; every embedding is stored in ``cache``;
+        ``advance(n)`` is called as files finish (progress bars)."""
 
 
 def records_from_results(rows: Sequence[ManifestRow], results: Sequence[EmbedResult],
@@ -107,13 +108,13 @@ class LocalFileAnalyser:
         _, encoder = open_encoder(settings)
         return cls(encoder, settings)
 
-    def analyse(self, rows: Sequence[ManifestRow], is_new: bool,
-                cache: EmbeddingCache) -> pa.RecordBatch:
+    def analyse(self, rows: Sequence[ManifestRow], is_new: bool, cache: EmbeddingCache,
+                advance: Callable[[int], None] = lambda n: None) -> pa.RecordBatch:
         results = list(embed_sources(
             [row.path for row in rows], self.encoder, cache=cache,
             batch_size=self.settings.embedding.batch_size,
             num_workers=self.settings.embedding.num_workers,
             max_pixels=self.settings.images.max_pixels, max_bytes=self.settings.images.max_bytes,
-            signals=self.signals,
+            signals=self.signals, on_batch=advance,
         ))
         return records_from_results(rows, results, is_new)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -101,8 +101,8 @@ class RayFileAnalyser:
         _init_ray(settings.batch.ray_address)
         return cls(settings, scorer.info.backbone_id, scorer.info.preprocess_id)
 
-    def analyse(self, rows: Sequence[ManifestRow], is_new: bool,
-                cache: EmbeddingCache) -> pa.RecordBatch:
+    def analyse(self, rows: Sequence[ManifestRow], is_new: bool, cache: EmbeddingCache,
+                advance: Callable[[int], None] = lambda n: None) -> pa.RecordBatch:
         import ray.data
 
         items = [{"position": i, "path": row.path} for i, row in enumerate(rows)]
@@ -123,6 +123,7 @@ class RayFileAnalyser:
                 results[int(position)] = result
                 if result.vector is not None:
                     fresh[result.sha256] = result.vector
+            advance(len(batch["position"]))
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:
             raise RayUnavailableError(f"Ray returned no result for {len(missing)} rows")
