@@ -9,7 +9,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from slopscore import file_signals as module
 from slopscore.cache import SignalCache
-from slopscore.file_signals import collect_file_signals, file_signals
+from slopscore.file_signals import file_signals
 
 
 def _png(path, seed, parameters=None):
@@ -36,17 +36,16 @@ def test_missing_files_give_empty_signals(tmp_path):
     assert row["pdq_hex"] is None and row["file_says_ai"] is False
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_cached_files_are_not_parsed_again(tmp_path, monkeypatch, workers):
+def test_cached_files_are_not_parsed_again(tmp_path, monkeypatch):
     paths = [_png(tmp_path / f"{i}.png", i, "x\nSteps: 5" if i % 2 else None) for i in range(10)]
     cache = SignalCache(tmp_path / "cache", "1")
-    first = collect_file_signals(paths, workers=workers, cache=cache)
+    first = [file_signals(p, cache=cache) for p in paths]
     calls = []
     original = module.read_provenance
     monkeypatch.setattr(module, "read_provenance", lambda data: calls.append(1) or original(data))
-    again = collect_file_signals(paths, workers=0, cache=cache)
+    again = [file_signals(p, cache=cache) for p in paths]
     assert calls == [] and again == first
-    fresh = collect_file_signals(paths[:2], workers=0, cache=SignalCache(tmp_path / "cache", "2"))
+    fresh = [file_signals(p, cache=SignalCache(tmp_path / "cache", "2")) for p in paths[:2]]
     assert len(calls) == 2 and fresh == first[:2]  # a new signals version recomputes
 
 

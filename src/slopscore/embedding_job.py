@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from slopscore.backbones import LoadedBackbone, load_backbone
 from slopscore.cache import EmbeddingCache
 from slopscore.config import Settings
-from slopscore.embed import EmbedResult, ImageEncoder, embed_sources
+from slopscore.embed import EmbedResult, FileSignalReader, ImageEncoder, embed_sources
 from slopscore.manifest import ManifestRow, RowError, count_manifest_rows, iter_manifest
 
 __all__ = ["EmbedJobSummary", "open_encoder", "run_embedding_job", "skip_report_path"]
@@ -50,6 +50,8 @@ class EmbedJobSummary:
     seconds: float = 0.0
     out: Path | None = None
     skip_report: Path | None = None
+    #: ``item_id -> signals`` read from the same bytes, when the job was given ``signals``.
+    signals: dict[str, dict] = field(default_factory=dict)
 
 
 def skip_report_path(out: Path) -> Path:
@@ -75,6 +77,7 @@ def run_embedding_job(
     *,
     encoder: ImageEncoder | None = None,
     progress: Callable[[int | None], Callable[[int], None]] | None = None,
+    signals: FileSignalReader | None = None,
 ) -> EmbedJobSummary:
     """Embed every row of ``source`` and write ``out`` (Parquet) plus its skip report.
 
@@ -89,6 +92,9 @@ def run_embedding_job(
         Reuse an already loaded encoder (else the configured backbone is loaded).
     progress : callable, optional
         Given the total row count, returns an ``advance(n)`` callable.
+    signals : FileSignalReader, optional
+        Also read each file's provenance and PDQ hash from the same bytes, into
+        :attr:`EmbedJobSummary.signals`.
     """
     started = time.perf_counter()
     out = Path(out)
@@ -112,9 +118,11 @@ def run_embedding_job(
         skips = csv.writer(report)
         skips.writerow(SKIP_COLUMNS)
         for chunk in _chunks(iter_manifest(source), CHUNK_ROWS):
-            records = _embed_chunk(chunk, encoder, cache, settings, advance)
+            records = _embed_chunk(chunk, encoder, cache, settings, advance, signals)
             writer.write_table(_to_table(records, schema, backbone.embed_dim))
             for record in records:
+                if record.get("signals") is not None:
+                    summary.signals[record["item_id"]] = record.pop("signals")
                 summary.n_input += 1
                 if record["status"] == "embedded":
                     summary.n_embedded += 1
@@ -167,14 +175,15 @@ def _to_table(records: list[dict], schema: pa.Schema, dim: int) -> pa.Table:
 
 def _embed_chunk(chunk: list[ManifestRow | RowError], encoder: ImageEncoder,
                  cache: EmbeddingCache | None, settings: Settings,
-                 advance: Callable[[int], None]) -> list[dict]:
+                 advance: Callable[[int], None],
+                 signals: FileSignalReader | None = None) -> list[dict]:
     rows = [entry for entry in chunk if isinstance(entry, ManifestRow)]
     results: dict[int, EmbedResult] = {}
     for result in embed_sources(
         [row.path for row in rows], encoder, cache=cache,
         batch_size=settings.embedding.batch_size, num_workers=settings.embedding.num_workers,
         max_pixels=settings.images.max_pixels, max_bytes=settings.images.max_bytes,
-        on_batch=advance,
+        on_batch=advance, signals=signals,
     ):
         results[result.index] = result
     advance(len(chunk) - len(rows))
@@ -191,7 +200,7 @@ def _embed_chunk(chunk: list[ManifestRow | RowError], encoder: ImageEncoder,
         else:
             result = next(row_results)
             record.update(artist_id=entry.artist_id, sha256=result.sha256,
-                          from_cache=result.from_cache)
+                          from_cache=result.from_cache, signals=result.signals)
             if result.vector is None:
                 record.update(status="skipped", skip_reason=result.skip_reason.value,
                               detail=result.detail)

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
-from collections.abc import Callable, Sequence
-from functools import partial
 
 from PIL import Image
 
@@ -28,7 +25,7 @@ from slopscore.images import (
 )
 from slopscore.provenance import read_provenance
 
-__all__ = ["FILE_SIGNAL_COLUMNS", "SIGNALS_VERSION", "FileSignalReader", "collect_file_signals",
+__all__ = ["FILE_SIGNAL_COLUMNS", "SIGNALS_VERSION", "FileSignalReader", "empty_signals",
            "file_signals"]
 
 #: Bump when provenance parsing or PDQ hashing changes, so cached signals are recomputed.
@@ -41,8 +38,8 @@ FILE_SIGNAL_COLUMNS = (
 )
 
 
-
-def _empty() -> dict:
+def empty_signals() -> dict:
+    """The signals of a file that could not be read: no evidence of anything."""
     return {"pdq_hex": None, "pdq_quality": None, "file_says_ai": False, "file_generator": None,
             "provenance_source": None, "c2pa_present": False, "c2pa_verified": None,
             "capture": False, "provenance_reasons": "[]", "provenance_findings": "[]",
@@ -60,7 +57,7 @@ def file_signals(path: str, max_pixels: int = DEFAULT_MAX_PIXELS,
     try:
         data = read_source(path, max_bytes)
     except ImageLoadError:
-        return _empty()
+        return empty_signals()
     return FileSignalReader(max_pixels, cache)(data, hashlib.sha256(data).hexdigest())
 
 
@@ -88,7 +85,7 @@ class FileSignalReader:
 
 def _signals(data: bytes, max_pixels: int, decoded: DecodedImage | None = None) -> dict:
     """Parse the metadata, then hash the pixels (decoded at the JPEG draft size if not given)."""
-    row = _empty()
+    row = empty_signals()
     record = read_provenance(data)
     row.update(
         file_says_ai=bool(record.declared_ai_by_file),
@@ -118,25 +115,3 @@ def _reduced(image: Image.Image) -> Image.Image:
     """
     factor = min(image.size) // DRAFT_MIN
     return image.reduce(factor) if factor >= 2 else image
-
-
-def collect_file_signals(
-    paths: Sequence[str], *, workers: int = 1, max_pixels: int = DEFAULT_MAX_PIXELS,
-    max_bytes: int = DEFAULT_MAX_BYTES, cache: SignalCache | None = None,
-    advance: Callable[[int], None] | None = None,
-) -> list[dict]:
-    """:func:`file_signals` for many files, in order, using ``workers`` processes (0: inline)."""
-    work = partial(file_signals, max_pixels=max_pixels, max_bytes=max_bytes, cache=cache)
-    advance = advance or (lambda n: None)
-    if workers <= 0 or len(paths) < 8:
-        rows = []
-        for path in paths:
-            rows.append(work(path))
-            advance(1)
-        return rows
-    rows = []
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        for row in pool.imap(work, paths, chunksize=8):
-            rows.append(row)
-            advance(1)
-    return rows

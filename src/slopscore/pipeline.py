@@ -20,7 +20,7 @@ from slopscore.embed import ImageEncoder
 from slopscore.embedding_job import EmbedJobSummary, run_embedding_job
 from slopscore.features import build_feature_table
 from slopscore.cache import SignalCache
-from slopscore.file_signals import SIGNALS_VERSION, collect_file_signals
+from slopscore.file_signals import SIGNALS_VERSION, FileSignalReader, empty_signals
 from slopscore.manifest import ManifestRow, RowError, read_manifest
 
 __all__ = ["PreparedData", "prepare_features", "write_manifest"]
@@ -82,17 +82,13 @@ def prepare_features(
     """
     work_dir = Path(work_dir)
     parsed = read_manifest(manifest)
-    summary = run_embedding_job(
+    cache = SignalCache(settings.cache.dir, SIGNALS_VERSION) if settings.cache.enabled else None
+    summary = run_embedding_job(  # each file is read once, for its embedding and its signals
         manifest, work_dir / "embeddings.parquet", settings, encoder=encoder,
         progress=(lambda total: progress("embedding", total)) if progress else None,
+        signals=FileSignalReader(settings.images.max_pixels, cache),
     )
     embeddings = pq.read_table(summary.out).to_pandas()
-    advance = progress("reading file metadata", len(parsed.rows)) if progress else None
-    cache = SignalCache(settings.cache.dir, SIGNALS_VERSION) if settings.cache.enabled else None
-    signals = collect_file_signals(
-        [row.path for row in parsed.rows], workers=max(1, settings.embedding.num_workers),
-        max_pixels=settings.images.max_pixels, max_bytes=settings.images.max_bytes,
-        cache=cache, advance=advance,
-    )
+    signals = [summary.signals.get(row.item_id) or empty_signals() for row in parsed.rows]
     frame = build_feature_table(parsed.rows, embeddings, signals, settings.portfolio)
     return PreparedData(frame, parsed.rows, parsed.errors, summary)
