@@ -17,6 +17,7 @@ from slopscore.backbones import DEFAULT_BACKBONE, EFFNET_BACKBONE, weights_avail
 from slopscore.config import load_settings
 from slopscore.console import console, print_queue, print_training_summary, progress_bars
 from slopscore.demo_platform import generate_platform
+from slopscore.file_analysis import LocalFileAnalyser
 from slopscore.analyst_report import build_report
 from slopscore.demo_decisions import labels_from_manifest, simulate_decisions
 from slopscore.manifest import read_manifest
@@ -77,11 +78,13 @@ def run_demo(out: str | Path, *, backbone: str | None = None,
     info = trained.scorer.info
     register_model_version(database, info.model_version, info.backbone_id, info.reference_histogram)
     past = _held_out_history(platform.history, trained.test_artists, out / "platform")
+    analyser = LocalFileAnalyser.open(settings)  # one loaded encoder for both runs
     with progress_bars() as progress:
         score_uploads(trained.scorer, past, settings, out / "scoring-past", history=platform.history,
-                      queue=database, progress=progress)
+                      queue=database, analyser=analyser, progress=progress)
         queue = score_uploads(trained.scorer, platform.new_uploads, settings, out / "scoring",
-                              history=platform.history, queue=database, progress=progress).scores
+                              history=platform.history, queue=database, analyser=analyser,
+                              progress=progress).scores
     simulated = simulate_decisions(database, labels_from_manifest(platform.manifest),
                                    budget_per_day=_REVIEWS_PER_DAY, seed=0)
     console.print(f"SIMULATED moderator decisions (from the synthetic labels, for the analyst "

@@ -40,11 +40,13 @@ def score_uploads(
     *,
     history: str | os.PathLike[str] | None = None,
     queue=None,
+    analyser=None,
     progress=None,
 ) -> ScoringRun:
     """Score every row of ``new_uploads``; one output row per input row, best first.
 
-    Writes ``work_dir/scores.parquet``. Embeddings and file signals come from the
+    Writes ``work_dir/scores.parquet``. ``analyser`` reuses a loaded per-file engine
+    (:class:`slopscore.file_analysis.LocalFileAnalyser` by default). Embeddings and file signals come from the
     caches when present, so an interrupted run (even ``kill -9``) resumes without
     redoing finished work.
 
@@ -57,7 +59,7 @@ def score_uploads(
     """
     out = Path(work_dir) / "scores.parquet"
     summary = run_batch_job(scorer, new_uploads, out, settings, history=history, queue=queue,
-                            work_dir=Path(work_dir) / "work", progress=progress)
+                            analyser=analyser, work_dir=Path(work_dir) / "work", progress=progress)
     return ScoringRun(read_scores(out), summary)
 
 
