@@ -1,16 +1,19 @@
 """Benchmark the batch scoring job's parts, side by side in one run.
 
-Prints, for open_clip ViT-B-32 with RANDOM weights (speed does not depend on them):
-  * the encoder alone on ready tensors (the ceiling),
+Prints, for open_clip ViT-B-32 with RANDOM weights (speed does not depend on them),
+as medians of interleaved rounds (this machine's speed drifts):
+  * the encoder alone on ready tensors (the ceiling; see bench_embed.py),
   * end to end: the batch job (`slopscore score`'s code) over JPEG files, from
     manifest to output file, cold cache,
   * the naive loop of research code: one image at a time, open + torchvision
-    preprocess + encode, for the same files,
+    preprocess + encode, for the same files, in a fresh process that never imports
+    slopscore (so OpenMP runs as plain research code would, threads spinning),
   * scoring alone on ready embeddings (detector + triage + reasons), items/s,
   * peak RSS of the whole batch job at two input sizes (tiny test backbone, small
     PNGs, each size in a fresh process), and their difference.
 
-    python scripts/bench_score.py [--images 128] [--score-items 50000] [--rss-sizes 1000 50000]
+    python scripts/bench_score.py [--images 256] [--rounds 3] [--score-items 50000]
+                                  [--rss-sizes 1000 50000]
 """
 
 from __future__ import annotations
@@ -24,11 +27,18 @@ import tempfile
 import time
 from pathlib import Path
 
+import slopscore  # noqa: F401  (first: sets slopscore's OpenMP default before torch loads)
 import numpy as np
 import pandas as pd
 import torch
 
-from bench_embed import encoder_alone, make_files, peak_rss_mb, random_vit_b32
+from bench_embed import (
+    encoder_alone,
+    encoder_alone_spinning,
+    make_files,
+    peak_rss_mb,
+    random_vit_b32,
+)
 from slopscore.batch_job import run_batch_job
 from slopscore.classifier import AIDetector
 from slopscore.config import load_settings
@@ -61,18 +71,27 @@ def write_manifest(paths: list[str], folder: Path, artists: int) -> Path:
     return path
 
 
-def end_to_end(encoder: ImageEncoder, manifest: Path, folder: Path, workers: int | None) -> float:
+def end_to_end(encoder: ImageEncoder, manifest: Path, folder: Path, workers: int | None,
+               run: str) -> float:
     """The batch job from manifest to output file, cold cache (default settings otherwise)."""
-    settings = load_settings(None, {"cache.dir": str(folder / f"cache-{encoder.precision}"),
+    settings = load_settings(None, {"cache.dir": str(folder / f"cache-{run}"),
                                     "embedding.num_workers": workers})
     scorer = random_scorer(encoder.backbone.backbone_id, encoder.backbone.embed_dim)
     analyser = LocalFileAnalyser(encoder, settings)
     start = time.perf_counter()
-    summary = run_batch_job(scorer, manifest, folder / f"scores-{encoder.precision}.parquet",
+    summary = run_batch_job(scorer, manifest, folder / f"scores-{run}.parquet",
                             settings, analyser=analyser)
     elapsed = time.perf_counter() - start
     assert summary.n_scored == summary.n_input, "benchmark images failed to score"
     return summary.n_input / elapsed
+
+
+def naive_loop_fresh(paths: list[str]) -> float:
+    """:func:`naive_loop` in a fresh process, OpenMP as plain research code has it (spinning)."""
+    command = [sys.executable, __file__, "--naive-loop", *paths]
+    env = {**os.environ, "OMP_WAIT_POLICY": "ACTIVE"}
+    result = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+    return float(result.stdout.split()[-1])
 
 
 def naive_loop(paths: list[str]) -> float:
@@ -168,34 +187,49 @@ def rss_comparison(sizes: list[int]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=128)
+    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians)")
     parser.add_argument("--workers", type=int, help="decoding workers (default: the settings')")
     parser.add_argument("--score-items", type=int, default=50_000)
     parser.add_argument("--rss-sizes", type=int, nargs="*", default=[1000, 50_000])
     parser.add_argument("--rss-run", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--naive-loop", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_run:
         rss_run(args.rss_run)
         return
+    if args.naive_loop:
+        print(naive_loop(args.naive_loop))
+        return
     backbone = random_vit_b32()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"{args.images} JPEG files 1600x1200, ViT-B-32 random weights")
+          f"{args.images} JPEG files 1600x1200, ViT-B-32 random weights, "
+          f"medians of {args.rounds} interleaved rounds")
+    encoders = [ImageEncoder(backbone, device="auto", precision=p) for p in ("fp32", "bf16")]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         paths = make_files(folder, args.images, "JPEG", (1600, 1200))
         manifest = write_manifest(paths, folder, artists=8)
-        rates = {}
-        for precision in ("fp32", "bf16"):
-            encoder = ImageEncoder(backbone, device="auto", precision=precision)
-            ceiling = encoder_alone(encoder, args.images, 32)
-            rates[encoder.precision] = end_to_end(encoder, manifest, folder, args.workers)
-            print(f"encoder alone ({encoder.precision}):           {ceiling:8.1f} images/s")
-            print(f"end to end, batch job ({encoder.precision}):   {rates[encoder.precision]:8.1f} "
-                  f"images/s ({100 * rates[encoder.precision] / ceiling:.0f}% of the encoder alone)")
-        naive = naive_loop(paths[: max(16, args.images // 4)])
-        best = max(rates.values())
-        print(f"naive loop (fp32, 1 at a time):   {naive:8.1f} images/s   -> the batch job is "
-              f"{best / naive:.1f}x faster (fp32: {rates['fp32'] / naive:.1f}x)")
+        naive_paths = paths[: max(16, args.images // 4)]
+        rounds = []
+        for round_index in range(args.rounds):
+            measured = {"naive": naive_loop_fresh(naive_paths)}
+            for encoder in encoders:
+                measured[f"ceiling-{encoder.precision}"] = max(
+                    encoder_alone(encoder, args.images, 32),
+                    encoder_alone_spinning(encoder.precision, args.images, 32))
+                measured[f"job-{encoder.precision}"] = end_to_end(
+                    encoder, manifest, folder, args.workers, f"{encoder.precision}-{round_index}")
+            rounds.append(measured)
+        rate = {key: float(np.median([r[key] for r in rounds])) for key in rounds[0]}
+    for precision in dict.fromkeys(e.precision for e in encoders):
+        ceiling, job = rate[f"ceiling-{precision}"], rate[f"job-{precision}"]
+        print(f"encoder alone ({precision}):           {ceiling:8.1f} images/s")
+        print(f"end to end, batch job ({precision}):   {job:8.1f} images/s "
+              f"({100 * job / ceiling:.0f}% of the encoder alone)")
+    best = max(rate[f"job-{e.precision}"] for e in encoders)
+    print(f"naive loop (fp32, 1 at a time):   {rate['naive']:8.1f} images/s   -> the batch job is "
+          f"{best / rate['naive']:.1f}x faster (fp32: {rate['job-fp32'] / rate['naive']:.1f}x)")
     print(f"scoring alone on embeddings:      {scoring_alone(args.score_items):8.0f} items/s "
           f"({args.score_items} items)")
     print(f"peak RSS of this process: {peak_rss_mb():.0f} MB")

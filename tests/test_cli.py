@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -26,6 +27,16 @@ def test_help_does_not_import_heavy_libraries():
     code = "import sys, slopscore.cli; print(sorted({'torch', 'open_clip', 'pyarrow'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_importing_slopscore_makes_idle_openmp_threads_sleep_unless_told_otherwise():
+    code = "import os, slopscore; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    default = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, env=env)
+    chosen = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, env={**env, "OMP_WAIT_POLICY": "ACTIVE"})
+    assert (default.stdout.strip(), chosen.stdout.strip()) == ("PASSIVE", "ACTIVE")
 
 
 def _manifest(tmp_path):

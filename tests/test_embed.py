@@ -53,6 +53,16 @@ def test_worker_processes_give_the_same_vectors_as_in_process(tiny, tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(inline, workers))
 
 
+def test_the_first_batch_is_small_so_the_model_starts_early(tiny, tmp_path):
+    paths = _write_images(tmp_path, 9)
+    encoder = ImageEncoder(tiny, device="cpu", precision="fp32")
+    finished = []
+    results = list(embed_sources(paths, encoder, batch_size=4, num_workers=1,
+                                 on_batch=finished.append))
+    assert finished == [1, 4, 4]
+    assert [r.index for r in results] == list(range(9))
+
+
 def test_second_run_over_the_same_files_encodes_nothing(tiny, tmp_path, cache_for):
     paths = _write_images(tmp_path, 7)
     cache = cache_for(tiny)

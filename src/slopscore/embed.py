@@ -240,7 +240,7 @@ class _DecodeDataset(Dataset):
                 self._read_signals(sample, data)
                 return sample
             decoded = decode_image(data, draft_size=self.preprocess.draft_size,
-                                   max_pixels=self.max_pixels)
+                                   max_pixels=self.max_pixels, sha256=sample["sha256"])
             sample["pixels"] = to_uint8_tensor(decoded.image, self.preprocess)
             # the signals' PDQ hash reuses this decode when it was made at their draft size
             self._read_signals(sample, data, decoded if self.preprocess.draft_size == DRAFT_MIN
@@ -301,7 +301,7 @@ def embed_sources(
                              signals)
     loader = DataLoader(
         dataset,
-        batch_size=batch_size,
+        batch_sampler=_batches(len(dataset), batch_size),
         num_workers=num_workers,
         collate_fn=_collate,
         worker_init_fn=_worker_init if num_workers else None,
@@ -312,6 +312,15 @@ def embed_sources(
         yield from _finish_batch(samples, pixels, encoder, cache, dataset)
         if on_batch is not None:
             on_batch(len(samples))
+
+
+def _batches(count: int, batch_size: int) -> list[list[int]]:
+    """Index batches in order, the first a quarter size so that the model starts while
+    decoding workers are still filling the queue (the same batches with or without
+    workers, so the vectors are bit-identical either way)."""
+    first = max(1, batch_size // 4)
+    bounds = [0, *range(min(first, count), count, batch_size), count]
+    return [list(range(start, stop)) for start, stop in zip(bounds, bounds[1:]) if stop > start]
 
 
 def _collate(samples: list[dict]) -> tuple[list[dict], torch.Tensor | None]:

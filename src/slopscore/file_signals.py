@@ -77,13 +77,14 @@ class FileSignalReader:
         cached = self.cache.get(sha256) if self.cache is not None else None
         if cached is not None:
             return cached
-        row = _signals(data, self.max_pixels, decoded)
+        row = _signals(data, sha256, self.max_pixels, decoded)
         if self.cache is not None:
             self.cache.put(sha256, row)
         return row
 
 
-def _signals(data: bytes, max_pixels: int, decoded: DecodedImage | None = None) -> dict:
+def _signals(data: bytes, sha256: str, max_pixels: int,
+             decoded: DecodedImage | None = None) -> dict:
     """Parse the metadata, then hash the pixels (decoded at the JPEG draft size if not given)."""
     row = empty_signals()
     record = read_provenance(data)
@@ -98,7 +99,8 @@ def _signals(data: bytes, max_pixels: int, decoded: DecodedImage | None = None) 
         provenance_findings=json.dumps([f.kind.value for f in record.findings]),
     )
     try:
-        decoded = decoded or decode_image(data, draft_size=DRAFT_MIN, max_pixels=max_pixels)
+        decoded = decoded or decode_image(data, draft_size=DRAFT_MIN, max_pixels=max_pixels,
+                                          sha256=sha256)
     except ImageLoadError:
         return row
     pdq = pdq_hash(_reduced(decoded.image))

@@ -211,12 +211,16 @@ def load_image(
 
 
 def decode_image(
-    data: bytes, *, draft_size: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+    data: bytes, *, draft_size: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+    sha256: str | None = None,
 ) -> DecodedImage:
-    """Decode bytes to an RGB :class:`DecodedImage`; see :func:`load_image`."""
+    """Decode bytes to an RGB :class:`DecodedImage`; see :func:`load_image`.
+
+    ``sha256``, when the caller has already hashed ``data``, is used as given.
+    """
     if not data:
         raise ImageLoadError(SkipReason.EMPTY, "file has 0 bytes")
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256 or hashlib.sha256(data).hexdigest()
     try:
         with warnings.catch_warnings():
             # Pillow warns between 1x and 2x its limit and raises above; treat both as bombs.
