@@ -314,13 +314,15 @@ def embed_sources(
             on_batch(len(samples))
 
 
-def _batches(count: int, batch_size: int) -> list[list[int]]:
+def _batches(count: int, batch_size: int) -> Iterator[list[int]]:
     """Index batches in order, the first a quarter size so that the model starts while
     decoding workers are still filling the queue (the same batches with or without
     workers, so the vectors are bit-identical either way)."""
-    first = max(1, batch_size // 4)
-    bounds = [0, *range(min(first, count), count, batch_size), count]
-    return [list(range(start, stop)) for start, stop in zip(bounds, bounds[1:]) if stop > start]
+    start = 0
+    while start < count:
+        stop = min(count, start + (max(1, batch_size // 4) if start == 0 else batch_size))
+        yield list(range(start, stop))
+        start = stop
 
 
 def _collate(samples: list[dict]) -> tuple[list[dict], torch.Tensor | None]:
