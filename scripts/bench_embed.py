@@ -30,11 +30,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from slopscore.backbones import LoadedBackbone, load_backbone, parse_backbone
-from slopscore.embed import ImageEncoder, _DecodeDataset, cpu_supports_bf16, embed_sources
-from slopscore.file_signals import FileSignalReader
-from slopscore.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
-from slopscore.preprocess import Preprocess
+from slopscore.embedding.backbones import LoadedBackbone, load_backbone, parse_backbone
+from slopscore.embedding.encoder import ImageEncoder, _DecodeDataset, cpu_supports_bf16, embed_sources
+from slopscore.embedding.preprocess import Preprocess
+from slopscore.media.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from slopscore.signals.file_signals import FileSignalReader
 
 
 def random_vit_b32() -> LoadedBackbone:

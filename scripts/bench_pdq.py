@@ -23,7 +23,7 @@ import numpy as np
 import pdqhash
 from PIL import Image
 
-from slopscore.duplicates import MATCH_DISTANCE, PdqHash, PdqIndex, pdq_hash
+from slopscore.signals.duplicates import MATCH_DISTANCE, PdqHash, PdqIndex, pdq_hash
 
 PLANTED_BASES = 100
 NEAR_PER_BASE = 4  # at distances below or at the threshold: must be found

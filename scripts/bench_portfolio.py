@@ -23,7 +23,7 @@ import tracemalloc
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from slopscore.portfolio import portfolio_features
+from slopscore.signals.portfolio import portfolio_features
 
 YEAR_S = 365 * 24 * 3600
 

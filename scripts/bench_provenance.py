@@ -1,4 +1,4 @@
-"""Benchmark :func:`slopscore.provenance.read_provenance` throughput (files/s, one process).
+"""Benchmark :func:`slopscore.provenance.reader.read_provenance` throughput (files/s, one process).
 
 Generates typical uploads in a temporary folder:
   * 1024x1024 PNG, half of them carrying ComfyUI/WebUI text chunks,
@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from slopscore.provenance import read_provenance
+from slopscore.provenance.reader import read_provenance
 
 REALDATA = Path(os.environ.get("SLOPSCORE_REALDATA", Path(__file__).resolve().parents[2] / "shared" / "realdata"))
 TARGET = 200.0

@@ -38,9 +38,9 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import func, insert, select, text
 
-from slopscore.moderation import create_moderator
-from slopscore.queue_db import open_queue, redacted
-from slopscore.queue_models import Action, Artwork, Decision, QueueItem, Status
+from slopscore.review.database import open_queue, redacted
+from slopscore.review.moderation import create_moderator
+from slopscore.review.schema import Action, Artwork, Decision, QueueItem, Status
 from slopscore.web.queue_query import Cursor, SortKey
 
 PASSWORD = "bench password 123"
@@ -181,7 +181,7 @@ def free_port() -> int:
 
 def start_server(db: str, port: int) -> subprocess.Popen:
     env = {**os.environ, "SLOPSCORE_SECRET_KEY": "bench-" + "k" * 40}
-    server = subprocess.Popen([sys.executable, "-m", "slopscore.cli", "serve", "--db", db,
+    server = subprocess.Popen([sys.executable, "-m", "slopscore.cli.main", "serve", "--db", db,
                                "--port", str(port), "--no-access-log"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 60

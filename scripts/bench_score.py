@@ -41,13 +41,13 @@ from bench_embed import (
     random_vit_b32,
     worker_cpu_ms,
 )
-from slopscore.batch_job import run_batch_job
-from slopscore.classifier import AIDetector
+from slopscore.batch.file_analysis import LocalFileAnalyser
+from slopscore.batch.score_job import run_batch_job
 from slopscore.config import load_settings
-from slopscore.embed import ImageEncoder
-from slopscore.file_analysis import LocalFileAnalyser
-from slopscore.scorer import Scorer, ScorerInfo
-from slopscore.triage import TriageModel
+from slopscore.embedding.encoder import ImageEncoder
+from slopscore.model.detector import AIDetector
+from slopscore.model.scorer import Scorer, ScorerInfo
+from slopscore.model.triage import TriageModel
 
 
 def random_scorer(backbone_id: str, dim: int) -> Scorer:

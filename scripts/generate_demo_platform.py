@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from slopscore.demo_platform import LABELS, generate_platform
+from slopscore.demo.platform import LABELS, generate_platform
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,14 +23,14 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold
 
-from slopscore.backbones import load_backbone
-from slopscore.classifier import AIDetector, SplitError
-from slopscore.embed import ImageEncoder, embed_sources
-from slopscore.evaluate import summarise
-from slopscore.file_signals import file_signals
-from slopscore.scorer import signals_from_frame
-from slopscore.strip import strip_metadata
-from slopscore.triage import TriageModel
+from slopscore.embedding.backbones import load_backbone
+from slopscore.embedding.encoder import ImageEncoder, embed_sources
+from slopscore.evaluation.metrics import summarise
+from slopscore.media.strip import strip_metadata
+from slopscore.model.detector import AIDetector, SplitError
+from slopscore.model.scorer import signals_from_frame
+from slopscore.model.triage import TriageModel
+from slopscore.signals.file_signals import file_signals
 
 
 def load_corpus(root: Path) -> pd.DataFrame:

@@ -51,7 +51,7 @@ def realdata() -> Path:
 @pytest.fixture(scope="session")
 def effnet():
     """The real ImageNet EfficientNet-Lite0 backbone (loaded once)."""
-    from slopscore.backbones import load_backbone
+    from slopscore.embedding.backbones import load_backbone
 
     return load_backbone("effnet-lite0")
 
@@ -59,7 +59,7 @@ def effnet():
 @pytest.fixture(scope="session")
 def tiny():
     """The tiny random-weight open_clip tower (tests only)."""
-    from slopscore.backbones import load_backbone
+    from slopscore.embedding.backbones import load_backbone
 
     return load_backbone("test:tiny-clip")
 
@@ -102,8 +102,8 @@ def trained(tmp_path_factory):
     import mlflow
 
     from slopscore.config import load_settings
-    from slopscore.demo_platform import generate_platform
-    from slopscore.training import train
+    from slopscore.demo.platform import generate_platform
+    from slopscore.training.train import train
 
     root = tmp_path_factory.mktemp("training")
     platform = generate_platform(root / "platform", seed=3, scale=0.6)

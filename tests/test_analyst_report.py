@@ -16,11 +16,12 @@ import pytest
 from scipy.stats import binomtest
 from sqlalchemy import insert, select
 
-from slopscore.analyst_report import build_report, load_queue_data
-from slopscore.analyst_report import metrics
-from slopscore.queue_db import open_queue
-from slopscore.queue_models import Action, Decision, ModelVersion, QueueItem
-from slopscore.scorer import score_histogram
+from slopscore.analytics import metrics
+from slopscore.analytics.build import build_report
+from slopscore.analytics.data import load_queue_data
+from slopscore.model.scorer import score_histogram
+from slopscore.review.database import open_queue
+from slopscore.review.schema import Action, Decision, ModelVersion, QueueItem
 
 MONDAY_W23 = datetime(2026, 6, 1, 9, 0, tzinfo=timezone.utc)  # ISO week 2026-W23
 DISMISS = (Action.NO_CONCERN, Action.RESOLVED_CLARIFIED)

@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from slopscore.analyst_report import build_report, load_queue_data
-from slopscore.cli import app
-from slopscore.demo_decisions import SIMULATED_MODERATOR, labels_from_manifest, simulate_decisions
-from slopscore.queue_db import open_queue
-from slopscore.queue_models import Action, Decision, QueueItem
+from slopscore.analytics.build import build_report
+from slopscore.analytics.data import load_queue_data
+from slopscore.cli.main import app
+from slopscore.demo.decisions import SIMULATED_MODERATOR, labels_from_manifest, simulate_decisions
+from slopscore.review.database import open_queue
+from slopscore.review.schema import Action, Decision, QueueItem
 from tests.test_analyst_report import add_log, known_log
 
 runner = CliRunner()

@@ -9,16 +9,16 @@ import pytest
 import torch
 from PIL import Image
 
-from slopscore.backbones import (
-    BackboneSpecError,
+from slopscore.embedding.backbones import (
     BackboneRefusedError,
+    BackboneSpecError,
     WeightsUnavailableError,
     load_backbone,
     parse_backbone,
     weights_available_offline,
 )
-from slopscore.embed import ImageEncoder
-from slopscore.preprocess import to_uint8_tensor
+from slopscore.embedding.encoder import ImageEncoder
+from slopscore.embedding.preprocess import to_uint8_tensor
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,7 @@ def test_effnet_embeddings_differ_between_images_and_are_unit_length(effnet):
 
 
 def test_byte_identical_files_embed_identically(effnet, tmp_path):
-    from slopscore.embed import embed_sources
+    from slopscore.embedding.encoder import embed_sources
 
     buffer = io.BytesIO()
     _image(3).save(buffer, "PNG")
@@ -133,7 +133,7 @@ def test_local_checkpoint_file_loads_those_weights(tmp_path, tiny):
     import open_clip
     from safetensors.torch import save_file
 
-    from slopscore.backbones import _TINY_CONFIG
+    from slopscore.embedding.backbones import _TINY_CONFIG
 
     open_clip.add_model_config(_TINY_CONFIG)
     with torch.random.fork_rng(devices=[]):

@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
-from slopscore.cli import app
+from slopscore.cli.main import app
 from tests.bad_inputs import bad_manifest
 from tests.test_tracking import _scorer
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from slopscore.batch_job import run_batch_job
-from slopscore.batch_output import read_scores
+from slopscore.batch.score_job import run_batch_job
+from slopscore.batch.score_output import read_scores
 
 
 def _settings(settings, tmp_path, name, **batch):
@@ -53,7 +53,7 @@ def test_small_chunks_score_exactly_like_one_chunk(trained, tmp_path):
 def test_ray_engine_matches_the_local_engine(trained, tmp_path):
     import ray
 
-    from slopscore.ray_engine import RayFileAnalyser
+    from slopscore.batch.ray_engine import RayFileAnalyser
 
     platform, settings, outcome, _ = trained
     local = run_batch_job(outcome.scorer, platform.new_uploads, tmp_path / "local.parquet",

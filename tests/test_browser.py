@@ -18,7 +18,7 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
-from slopscore.queue_models import QueueItem
+from slopscore.review.schema import QueueItem
 from tests.test_web_support import PASSWORD, make_app
 
 CHROMIUM = os.environ.get("SLOPSCORE_CHROMIUM", "/usr/bin/chromium")

@@ -7,7 +7,7 @@ import pytest
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import brier_score_loss
 
-from slopscore.classifier import AIDetector, SplitError, grouped_split
+from slopscore.model.detector import AIDetector, SplitError, grouped_split
 
 
 def _data(n=900, d=32, seed=0, n_artists=60, prevalence_shift=-1.5, scale=10.0):

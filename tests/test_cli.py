@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 from typer.testing import CliRunner
 
-from slopscore.cli import app
+from slopscore.cli.main import app
 
 runner = CliRunner()
 
@@ -24,7 +24,7 @@ def test_help_lists_commands():
 
 
 def test_help_does_not_import_heavy_libraries():
-    code = "import sys, slopscore.cli; print(sorted({'torch', 'open_clip', 'pyarrow'} & set(sys.modules)))"
+    code = "import sys, slopscore.cli.main; print(sorted({'torch', 'open_clip', 'pyarrow'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

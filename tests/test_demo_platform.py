@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from slopscore.demo_platform import DemoPlatform, generate_platform
+from slopscore.demo.platform import DemoPlatform, generate_platform
 
 SCALE = 0.25
 COLUMNS = ("item_id", "artist_id", "path", "uploaded_at", "label", "declared_ai",

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from slopscore.duplicates import (
+from slopscore.media.decode import load_image
+from slopscore.signals.duplicates import (
     MATCH_DISTANCE,
     MIN_QUALITY,
     DuplicateKind,
@@ -22,7 +23,6 @@ from slopscore.duplicates import (
     pdq_hash,
     within_artist_duplicates,
 )
-from slopscore.images import load_image
 
 SIZE = (768, 640)
 HOUR = 3600

@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from slopscore import embed as embed_module
-from slopscore.cache import EmbeddingCache
-from slopscore.embed import ImageEncoder, embed_sources
-from slopscore.images import SkipReason
+from slopscore.embedding import encoder as embed_module
+from slopscore.embedding.cache import EmbeddingCache
+from slopscore.embedding.encoder import ImageEncoder, embed_sources
+from slopscore.media.decode import SkipReason
 
 
 def _write_images(folder, count, start=0):
@@ -124,7 +124,7 @@ def test_cache_can_be_read_while_another_process_writes(tmp_path):
 
 
 def test_bf16_is_kept_when_it_agrees_with_fp32(effnet, tmp_path):
-    from slopscore.preprocess import to_uint8_tensor
+    from slopscore.embedding.preprocess import to_uint8_tensor
 
     images = [Image.open(p).convert("RGB") for p in _write_images(tmp_path, 4)]
     batch = torch.stack([to_uint8_tensor(im, effnet.preprocess) for im in images])
@@ -138,7 +138,7 @@ def test_bf16_is_kept_when_it_agrees_with_fp32(effnet, tmp_path):
 
 
 def test_bf16_falls_back_to_fp32_when_it_disagrees(tiny, tmp_path, monkeypatch):
-    from slopscore.preprocess import to_uint8_tensor
+    from slopscore.embedding.preprocess import to_uint8_tensor
 
     monkeypatch.setattr(embed_module, "BF16_MIN_COSINE", 1.5)  # no bf16 result can pass
     images = [Image.open(p).convert("RGB") for p in _write_images(tmp_path, 3)]

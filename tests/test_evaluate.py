@@ -10,7 +10,7 @@ from scipy.stats import binomtest
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import roc_auc_score
 
-from slopscore.evaluate import (
+from slopscore.evaluation.metrics import (
     detection_rate_at_fpr,
     expected_calibration_error,
     precision_at_budget,

@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from slopscore import file_signals as module
-from slopscore.cache import SignalCache
-from slopscore.file_signals import file_signals
+from slopscore.embedding.cache import SignalCache
+from slopscore.signals import file_signals as module
+from slopscore.signals.file_signals import file_signals
 
 
 def _png(path, seed, parameters=None):
@@ -52,8 +52,8 @@ def test_cached_files_are_not_parsed_again(tmp_path, monkeypatch):
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_read_once_with_the_embedding_gives_the_same_signals_as_reading_alone(tmp_path, tiny, fmt):
     """The batch job reads each file once; its signals must equal a standalone read."""
-    from slopscore.embed import ImageEncoder, embed_sources
-    from slopscore.file_signals import FileSignalReader
+    from slopscore.embedding.encoder import ImageEncoder, embed_sources
+    from slopscore.signals.file_signals import FileSignalReader
 
     rng = np.random.default_rng(5)
     paths = []

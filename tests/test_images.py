@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from slopscore.images import ImageLoadError, SkipReason, decode_image, load_image
+from slopscore.media.decode import ImageLoadError, SkipReason, decode_image, load_image
 
 
 def _encode(image: Image.Image, fmt: str, **kwargs) -> bytes:

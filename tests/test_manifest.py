@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from slopscore.manifest import (
+from slopscore.media.manifest import (
     Label,
     ManifestFormatError,
     RowError,
@@ -115,8 +115,8 @@ def test_folder_of_images_is_a_manifest(tmp_path):
 def test_moderator_outcomes_are_read_and_become_the_triage_target(tmp_path):
     import pandas as pd
 
-    from slopscore.evaluation import targets
-    from slopscore.features import manifest_frame
+    from slopscore.evaluation.run import targets
+    from slopscore.signals.feature_table import manifest_frame
 
     (tmp_path / "m.csv").write_text(
         "item_id,artist_id,path,uploaded_at,label,review_outcome\n"

@@ -10,13 +10,15 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from slopscore.moderation import (
+from slopscore.review.database import open_queue
+from slopscore.review.ingest import upsert_scores
+from slopscore.review.moderation import (
+    MAX_MESSAGE_CHARS,
+    MAX_NOTE_CHARS,
     ClaimConflict,
     InvalidInput,
     InvalidTransition,
     ItemNotFound,
-    MAX_MESSAGE_CHARS,
-    MAX_NOTE_CHARS,
     allowed_actions,
     artist_history,
     authenticate,
@@ -33,9 +35,7 @@ from slopscore.moderation import (
     utcnow,
     verify_password,
 )
-from slopscore.queue_db import open_queue
-from slopscore.queue_models import Action, Decision, Moderator, QueueItem, Status
-from slopscore.review_queue import upsert_scores
+from slopscore.review.schema import Action, Decision, Moderator, QueueItem, Status
 from tests.test_web_support import PASSWORD, scored_frame, write_images
 
 

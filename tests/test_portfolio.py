@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from slopscore.portfolio import (
+from slopscore.signals.portfolio import (
     FEATURE_NAMES,
     PortfolioConfig,
     PortfolioFeatures,

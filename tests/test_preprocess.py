@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from slopscore.preprocess import Preprocess, to_uint8_tensor
+from slopscore.embedding.preprocess import Preprocess, to_uint8_tensor
 
 MEAN = (0.5, 0.5, 0.5)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ast
 import csv
-import multiprocessing
 import gzip
 import io
 import json
+import multiprocessing
 import re
 import socket
 import struct
@@ -23,8 +23,8 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from slopscore import _provenance_parsers as parsers
-from slopscore.provenance import (
+from slopscore.provenance import _parsers as parsers
+from slopscore.provenance.reader import (
     AI_SOURCE_TYPES,
     FindingKind,
     ProvenanceRecord,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from slopscore.embed import ImageEncoder, embed_sources
-from slopscore.images import ImageLoadError, SkipReason, load_image
+from slopscore.embedding.encoder import ImageEncoder, embed_sources
+from slopscore.media.decode import ImageLoadError, SkipReason, load_image
 
 
 def test_every_real_artwork_decodes_and_embeds_with_effnet(realdata, effnet):

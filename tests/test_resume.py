@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from slopscore.classifier import AIDetector
-from slopscore.scorer import Scorer, ScorerInfo
-from slopscore.triage import TriageModel
+from slopscore.model.detector import AIDetector
+from slopscore.model.scorer import Scorer, ScorerInfo
+from slopscore.model.triage import TriageModel
 
 
 def _effnet_scorer(folder):
@@ -48,7 +48,7 @@ def test_kill_and_resume(tmp_path):
     scorer = _effnet_scorer(tmp_path / "scorer")
     cache = tmp_path / "cache"
     out = tmp_path / "scores.csv"
-    command = [sys.executable, "-m", "slopscore.cli", "score", "--model", str(scorer),
+    command = [sys.executable, "-m", "slopscore.cli.main", "score", "--model", str(scorer),
                "--input", str(images), "--out", str(out), "--cache-dir", str(cache)]
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)

@@ -10,9 +10,8 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from slopscore.queue_db import current_revision, head_revision
-from slopscore.queue_models import Base, ModelVersion
-from slopscore.review_queue import (
+from slopscore.review.database import current_revision, head_revision
+from slopscore.review.ingest import (
     QueueItem,
     QueueUnavailableError,
     open_queue,
@@ -20,6 +19,7 @@ from slopscore.review_queue import (
     register_model_version,
     upsert_scores,
 )
+from slopscore.review.schema import Base, ModelVersion
 
 
 def _scored(scores, model="m/1"):
@@ -91,7 +91,7 @@ def test_unreachable_databases_fail_clearly_without_the_password(tmp_path):
 def test_score_command_exits_non_zero_when_the_queue_is_unreachable(tmp_path):
     from typer.testing import CliRunner
 
-    from slopscore.cli import app
+    from slopscore.cli.main import app
 
     (tmp_path / "in").mkdir()
     result = CliRunner().invoke(app, [

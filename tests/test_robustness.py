@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from slopscore.robustness import PERTURBATIONS, perturb
+from slopscore.evaluation.robustness import PERTURBATIONS, perturb
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from slopscore.images import ImageLoadError, SkipReason
-from slopscore.provenance import read_provenance
-from slopscore.strip import strip_metadata
+from slopscore.media.decode import ImageLoadError, SkipReason
+from slopscore.media.strip import strip_metadata
+from slopscore.provenance.reader import read_provenance
 
 from .test_provenance import EVIDENCE_FIXTURES, assert_nothing, encode, photo, stealth_png
 

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from slopscore.classifier import AIDetector
-from slopscore.scorer import Scorer, ScorerInfo
-from slopscore.tracking import log_scorer_run
-from slopscore.triage import TriageModel
+from slopscore.model.detector import AIDetector
+from slopscore.model.registry import log_scorer_run
+from slopscore.model.scorer import Scorer, ScorerInfo
+from slopscore.model.triage import TriageModel
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_registered_model_reloads_by_uri_in_a_new_process(tmp_path, features, mo
     frame.to_pickle(tmp_path / "frame.pkl")
     code = (
         "import sys, pandas as pd\n"
-        "from slopscore.tracking import load_scorer_model\n"
+        "from slopscore.model.registry import load_scorer_model\n"
         f"model = load_scorer_model({registered.alias_uri!r}, {str(tmp_path / 'mlruns')!r})\n"
         f"model.predict(pd.read_pickle({str(tmp_path / 'frame.pkl')!r})).to_pickle({str(tmp_path / 'out.pkl')!r})\n"
     )
@@ -92,7 +92,7 @@ def test_registered_model_reloads_by_uri_in_a_new_process(tmp_path, features, mo
 
 
 def test_each_store_is_used_and_a_user_uri_wins(tmp_path, monkeypatch):
-    from slopscore.tracking import configure_tracking, ui_command
+    from slopscore.model.registry import configure_tracking, ui_command
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     first = configure_tracking(tmp_path / "a")

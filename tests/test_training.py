@@ -10,8 +10,8 @@ import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from slopscore.scoring import score_uploads
-from slopscore.tracking import configure_tracking
+from slopscore.batch.score_table import score_uploads
+from slopscore.model.registry import configure_tracking
 
 
 def test_training_logs_metrics_plots_and_registers_the_model(trained):
@@ -48,14 +48,14 @@ def test_registered_model_reproduces_scores_in_a_new_process(trained, tmp_path):
     assert queue["triage_score"].is_monotonic_decreasing
     assert set(queue["model_version"]) == {outcome.scorer.info.model_version}
     features = tmp_path / "features.pkl"
-    from slopscore.pipeline import prepare_features
+    from slopscore.batch.feature_pipeline import prepare_features
 
     frame = prepare_features(platform.new_uploads, settings, tmp_path / "f").frame
     frame.to_pickle(features)
     expected = outcome.scorer.score_frame(frame)
     code = (
         "import pandas as pd\n"
-        "from slopscore.tracking import load_scorer_model\n"
+        "from slopscore.model.registry import load_scorer_model\n"
         f"m = load_scorer_model({outcome.registered.alias_uri!r}, {settings.tracking.store_dir!r})\n"
         f"m.predict(pd.read_pickle({str(features)!r})).to_pickle({str(tmp_path / 'out.pkl')!r})\n"
     )
@@ -67,7 +67,7 @@ def test_registered_model_reproduces_scores_in_a_new_process(trained, tmp_path):
 def test_evaluate_command_logs_an_evaluation_run(trained, tmp_path):
     from typer.testing import CliRunner
 
-    from slopscore.cli import app
+    from slopscore.cli.main import app
 
     platform, settings, outcome, root = trained
     result = CliRunner().invoke(app, [
@@ -87,7 +87,7 @@ def test_evaluate_command_logs_an_evaluation_run(trained, tmp_path):
 def test_score_command_writes_one_row_per_input(trained, tmp_path):
     from typer.testing import CliRunner
 
-    from slopscore.cli import app
+    from slopscore.cli.main import app
 
     platform, settings, outcome, _ = trained
     manifest = pd.read_csv(platform.new_uploads)
@@ -103,7 +103,7 @@ def test_score_command_writes_one_row_per_input(trained, tmp_path):
         "--queue", f"sqlite:///{tmp_path / 'queue.db'}",
     ], env={"SLOPSCORE_ALLOW_TEST_BACKBONE": "1"})
     assert result.exit_code == 0, result.output
-    from slopscore.review_queue import open_queue, pending_items
+    from slopscore.review.ingest import open_queue, pending_items
 
     queued = pending_items(open_queue(f"sqlite:///{tmp_path / 'queue.db'}"), limit=1000)
     assert len(queued) == len(manifest) + 1
@@ -117,7 +117,7 @@ def test_score_command_writes_one_row_per_input(trained, tmp_path):
 def test_train_command_registers_a_model_and_prints_the_ui_command(trained, tmp_path):
     from typer.testing import CliRunner
 
-    from slopscore.cli import app
+    from slopscore.cli.main import app
 
     platform, settings, _, _ = trained
     store = tmp_path / "store"

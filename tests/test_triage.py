@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from slopscore.triage import FEATURES, TriageModel, TriageSignals
+from slopscore.model.triage import FEATURES, TriageModel, TriageSignals
 
 
 def _signals(n=1, **overrides) -> TriageSignals:

@@ -13,11 +13,11 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from slopscore.cli import app
-from slopscore.cli_web import secret_key_for
-from slopscore.moderation import authenticate, claim_item, decide
-from slopscore.queue_db import head_revision, open_queue
-from slopscore.queue_models import Action
+from slopscore.cli.main import app
+from slopscore.cli.web import secret_key_for
+from slopscore.review.database import head_revision, open_queue
+from slopscore.review.moderation import authenticate, claim_item, decide
+from slopscore.review.schema import Action
 from tests.test_web_support import PASSWORD, make_app
 
 runner = CliRunner()
@@ -88,7 +88,7 @@ def test_serve_listens_on_loopback_and_serves_the_login_page(tmp_path):
     port = _free_port()
     env = {**os.environ, "SLOPSCORE_SECRET_KEY": "s" * 40}
     server = subprocess.Popen(
-        [sys.executable, "-m", "slopscore.cli", "serve", "--db", db, "--port", str(port),
+        [sys.executable, "-m", "slopscore.cli.main", "serve", "--db", db, "--port", str(port),
          "--claim-minutes", "5", "--no-access-log"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:

@@ -11,11 +11,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, select, update
 
-from slopscore.queue_db import open_queue
-from slopscore.queue_models import QueueItem, Status
-from slopscore.review_queue import upsert_scores
-from slopscore.moderation import create_moderator
-from slopscore.web import create_app
+from slopscore.review.database import open_queue
+from slopscore.review.ingest import upsert_scores
+from slopscore.review.moderation import create_moderator
+from slopscore.review.schema import QueueItem, Status
+from slopscore.web.app import create_app
 from slopscore.web.queue_query import Cursor, QueueFilter, SortKey, fetch_page
 from tests.test_web_support import PASSWORD, SECRET, T0, scored_frame, signed_in, write_images
 

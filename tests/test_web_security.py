@@ -15,10 +15,10 @@ from PIL import Image, PngImagePlugin
 from sqlalchemy import func, select, update
 from starlette.routing import Mount
 
-from slopscore.moderation import claim_item, decide, list_templates, save_template, set_active
-from slopscore.queue_models import Action, Decision, QueueItem
+from slopscore.review.moderation import claim_item, decide, list_templates, save_template, set_active
+from slopscore.review.schema import Action, Decision, QueueItem
 from slopscore.web import images as web_images
-from slopscore.web import create_app
+from slopscore.web.app import create_app
 from tests.test_web_support import (
     PASSWORD,
     SECRET,

@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import insert
 
-from slopscore.moderation import create_moderator
-from slopscore.queue_db import open_queue
-from slopscore.queue_models import Artwork
-from slopscore.review_queue import upsert_scores
-from slopscore.web import create_app
+from slopscore.review.database import open_queue
+from slopscore.review.ingest import upsert_scores
+from slopscore.review.moderation import create_moderator
+from slopscore.review.schema import Artwork
+from slopscore.web.app import create_app
 
 PASSWORD = "correct horse battery"
 SECRET = "test-secret-key-" + "x" * 32
@@ -40,7 +40,7 @@ def write_images(folder: Path, n: int = 4) -> list[Path]:
 
 def scored_frame(paths: list[Path], n: int, *, scores=None, artists=None, titles=None,
                  reasons=None, model: str = "m/1") -> pd.DataFrame:
-    """A scored frame like :func:`slopscore.scoring.score_uploads` writes, ``n`` rows."""
+    """A scored frame like :func:`slopscore.batch.score_table.score_uploads` writes, ``n`` rows."""
     scores = scores if scores is not None else [round(1 - k / max(n, 1), 3) for k in range(n)]
     return pd.DataFrame({
         "item_id": [f"u{k:03d}" for k in range(n)],

@@ -13,3 +13,7 @@ already in the environment is kept; importing torch first leaves OpenMP as it wa
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from slopscore import _moved_modules
+
+_moved_modules.install()

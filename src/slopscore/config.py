@@ -3,6 +3,9 @@
 Errors name the key, the value given and what is allowed, e.g.::
 
     configs/default.yaml: embedding.precision = 'fp8': Input should be 'auto', 'fp32' or 'bf16'
+
+A layer of its own, above the model and below the jobs that read it.
+May import: media, embedding (defaults, backbone strings), model (triage weight names).
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from slopscore.backbones import DEFAULT_BACKBONE, BackboneSpecError, parse_backbone
-from slopscore.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from slopscore.embedding.backbones import DEFAULT_BACKBONE, BackboneSpecError, parse_backbone
+from slopscore.media.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
@@ -97,7 +100,7 @@ class TriageSettings(_Frozen):
     @field_validator("weights")
     @classmethod
     def _known_weights(cls, value: dict[str, float]) -> dict[str, float]:
-        from slopscore.triage import TriageModel
+        from slopscore.model.triage import TriageModel
 
         TriageModel.from_config(value)  # raises with the names and signs allowed
         return value

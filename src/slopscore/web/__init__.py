@@ -1,5 +1,3 @@
-"""The moderator review web app (``slopscore serve``); see :func:`create_app`."""
-
-from slopscore.web.app import WebSettings, create_app
-
-__all__ = ["WebSettings", "create_app"]
+"""The moderators' web app (``slopscore serve``): queue and item pages, the policy's actions, login.
+May import: every wing up to review. Not analytics or terminal (peers), demo or cli.
+"""

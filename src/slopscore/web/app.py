@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from slopscore.moderation import DEFAULT_CLAIM_SECONDS, MAX_CLAIM_SECONDS
+from slopscore.review.moderation import DEFAULT_CLAIM_SECONDS, MAX_CLAIM_SECONDS
 from slopscore.web import auth, images, routes_admin, routes_item, routes_queue
 from slopscore.web.auth import LoginRequired, LoginThrottle, login_redirect
 from slopscore.web.queue_query import StatusCounts
@@ -26,7 +26,7 @@ from slopscore.web.security import SecurityHeadersMiddleware, csrf_guard
 
 __all__ = ["WebSettings", "create_app"]
 
-STATIC = Path(__file__).resolve().parents[1] / "static"
+STATIC = Path(__file__).resolve().with_name("static")
 #: Largest request body accepted (forms only; the longest field is a 5,000-character message).
 MAX_BODY_BYTES = 64 * 1024
 SESSION_COOKIE = "slopscore_session"
@@ -59,7 +59,7 @@ def create_app(engine: Engine, *, secret_key: str, claim_seconds: int = DEFAULT_
     Parameters
     ----------
     engine : sqlalchemy.engine.Engine
-        From :func:`slopscore.queue_db.open_queue`.
+        From :func:`slopscore.review.database.open_queue`.
     secret_key : str
         Signs session cookies; at least 32 characters, kept secret and stable across
         restarts (changing it signs everyone out).

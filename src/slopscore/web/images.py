@@ -1,7 +1,7 @@
 """Images for the pages, addressed only by database id: never by a path from a request.
 
 The file behind an item comes from the trusted manifest (``queue_items.source`` or
-``artworks.source``). It is decoded with :func:`slopscore.images.load_image` (size,
+``artworks.source``). It is decoded with :func:`slopscore.media.decode.load_image` (size,
 pixel and decompression-bomb limits), shrunk, and re-encoded as a fresh JPEG, so the
 uploaded bytes and their metadata (EXIF, XMP, generator parameters) are never served.
 A missing or broken file gives a neutral placeholder image, never an error page or
@@ -22,8 +22,8 @@ from fastapi.responses import Response
 from PIL import Image, ImageDraw
 from sqlalchemy import select
 
-from slopscore.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, resolve_source
-from slopscore.queue_models import Artwork, QueueItem
+from slopscore.media.decode import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, resolve_source
+from slopscore.review.schema import Artwork, QueueItem
 from slopscore.web.auth import CurrentModerator
 from slopscore.web.item_query import row_id
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from slopscore.queue_models import Artwork, QueueItem
+from slopscore.review.schema import Artwork, QueueItem
 
 __all__ = ["MAX_ROW_ID", "WorkThumb", "breakdown", "load_item", "nearest_works", "recent_works",
            "row_id"]

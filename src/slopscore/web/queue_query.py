@@ -3,7 +3,7 @@
 Every sort is descending on one column, ties broken by ``id`` descending, rows whose
 sort value is NULL last. A page is read in two phases so that both SQLite and
 PostgreSQL walk the ``(status, <column>, id)`` indexes of
-:class:`~slopscore.queue_models.QueueItem` in order: first rows with a value,
+:class:`~slopscore.review.schema.QueueItem` in order: first rows with a value,
 ``(column, id) < (last value, last id)``; then rows without one, ``id < last id``.
 The cursor names the phase, the last value and the last id, so page N costs the
 same as page 1 however deep it is.
@@ -24,8 +24,8 @@ from enum import Enum
 from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.engine import Engine
 
-from slopscore.moderation import InvalidInput, clean_text
-from slopscore.queue_models import QueueItem, Status
+from slopscore.review.moderation import InvalidInput, clean_text
+from slopscore.review.schema import QueueItem, Status
 
 __all__ = ["Cursor", "PAGE_SIZES", "QueueFilter", "QueuePage", "QueueRow", "SortKey", "StatusCounts",
            "count_items", "fetch_page", "json_texts"]

@@ -15,12 +15,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from slopscore.moderation import as_utc
+from slopscore.review.moderation import as_utc
 from slopscore.web.security import csrf_token
 
 __all__ = ["flash", "make_environment", "render", "score_meaning"]
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "web"
+TEMPLATES = Path(__file__).resolve().with_name("templates")
 _MAX_FLASH = 5
 
 #: Plain names of the triage model's features (the score breakdown).

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse
 
-from slopscore.moderation import (
+from slopscore.review.moderation import (
     MAX_TEMPLATE_CHARS,
     MAX_TEMPLATE_NAME_CHARS,
     InvalidInput,

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
-from slopscore.moderation import (
+from slopscore.review.moderation import (
     MAX_MESSAGE_CHARS,
     MAX_NOTE_CHARS,
     OPEN_STATUSES,
@@ -31,7 +31,7 @@ from slopscore.moderation import (
     release_claim,
     render_message,
 )
-from slopscore.queue_models import Action, Status
+from slopscore.review.schema import Action, Status
 from slopscore.web.auth import CurrentModerator, safe_next
 from slopscore.web.item_query import breakdown, load_item, nearest_works, recent_works, row_id
 from slopscore.web.queue_query import json_texts

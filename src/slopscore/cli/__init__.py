@@ -1,0 +1,3 @@
+"""The ``slopscore`` command line: thin commands that parse, validate and call the wings below.
+May import: every wing. Nothing imports it.
+"""

@@ -1,0 +1,54 @@
+"""``slopscore report``: the analyst report (false positives, calibration, thresholds, drift)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+DEFAULT_DB = "sqlite:///demo/queue.db"
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+
+    @app.command("report")
+    def report(
+        out: Annotated[Path, typer.Option("--out", "-o", dir_okay=False,
+                                          help="HTML file to write; CSV tables go beside it "
+                                               "(<name>.fpr_segments.csv, ...).")],
+        db: Annotated[str, typer.Option("--db", envvar="SLOPSCORE_QUEUE_URL",
+                                        help="Review queue database URL (read only).")] = DEFAULT_DB,
+        since: Annotated[Optional[datetime], typer.Option(
+            formats=["%Y-%m-%d"], help="Only decisions (and uploads) on or after this "
+                                       "date, YYYY-MM-DD (UTC).")] = None,
+        model_version: Annotated[Optional[str], typer.Option(
+            "--model-version", help="Only this model version (default: all, compared).")] = None,
+        min_reviewed: Annotated[int, typer.Option(
+            "--min-reviewed", min=1, help="Fewest reviewed items for a rate; below it the "
+                                          "report says 'not enough data'.")] = 30,
+    ) -> None:
+        """Write the analyst report: dismissal (false-positive) rates with intervals, calibration,
+        review thresholds, score drift and model versions, as one offline HTML file plus CSV."""
+        from slopscore.analytics.build import build_report
+        from slopscore.review.database import QueueUnavailableError
+
+        try:
+            outcome = build_report(db, out, since=since.date() if since else None,
+                                   model_version=model_version, min_reviewed=min_reviewed)
+        except QueueUnavailableError as exc:
+            lines = [line.strip() for line in str(exc).splitlines()
+                     if line.strip() and not line.startswith("(Background on this error")]
+            typer.secho(f"error: {' '.join(lines)}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(2) from None
+        rate = outcome.overall
+        summary = (f"{rate.rate:.1%} dismissed ({rate.ci_low:.1%} – {rate.ci_high:.1%})"
+                   if rate.rate is not None else "dismissal rate: not enough data")
+        typer.echo(f"{outcome.overall.reviewed} reviewed items, {summary}; "
+                   f"{outcome.n_scored} scored items")
+        if outcome.simulated:
+            typer.echo("note: the decisions include SIMULATED ones (demo data)")
+        typer.echo(f"report: {outcome.html}")
+        typer.echo("tables: " + ", ".join(p.name for p in outcome.csv.values()))

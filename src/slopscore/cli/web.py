@@ -1,0 +1,213 @@
+"""``slopscore serve`` (the moderator web app) and the queue database's admin commands.
+
+``moderator add|passwd|disable|enable``, ``db upgrade`` and ``decisions export``.
+Heavy modules (FastAPI, uvicorn, SQLAlchemy, pandas) are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["DEFAULT_DB", "register", "secret_key_for"]
+
+#: The SQLite file ``make demo`` writes.
+DEFAULT_DB = "sqlite:///demo/queue.db"
+_SECRET_ENV = "SLOPSCORE_SECRET_KEY"
+
+DbOption = Annotated[
+    str,
+    typer.Option("--db", envvar="SLOPSCORE_QUEUE_URL",
+                 help="Review queue database URL: sqlite:///path.db or postgresql+psycopg://..."),
+]
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
+]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def _open(db: str):
+    from slopscore.review.database import QueueUnavailableError, open_queue
+
+    try:
+        return open_queue(db)
+    except QueueUnavailableError as exc:
+        _fail(str(exc))
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def secret_key_for(db: str) -> tuple[str, str]:
+    """The session-signing key and where it came from.
+
+    ``SLOPSCORE_SECRET_KEY`` (at least 32 characters) wins. Otherwise, for a SQLite
+    file, a key is generated once and kept in ``<database>.secret`` (mode 0600) so that
+    sign-ins survive restarts; for other databases a fresh key is made per start.
+    """
+    from sqlalchemy.engine import make_url
+
+    from_env = os.environ.get(_SECRET_ENV, "")
+    if from_env:
+        if len(from_env) < 32:
+            _fail(f"{_SECRET_ENV} must have at least 32 characters")
+        return from_env, _SECRET_ENV
+    url = make_url(db)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        path = Path(f"{url.database}.secret")
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            if path.stat().st_mode & 0o077:
+                _fail(f"{path} is readable by other users; chmod 600 it")
+            key = path.read_text().strip()
+            if len(key) < 32:
+                _fail(f"{path} holds no usable key; delete it to make a new one")
+            return key, str(path)
+        key = secrets.token_urlsafe(48)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(key + "\n")
+        return key, str(path)
+    typer.secho(f"warning: {_SECRET_ENV} is not set; sign-ins end when the server restarts",
+                err=True, fg=typer.colors.YELLOW)
+    return secrets.token_urlsafe(48), "generated for this run"
+
+
+def serve(
+    db: DbOption = DEFAULT_DB,
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    claim_minutes: Annotated[float, typer.Option(min=0.1, max=1440, help="How long opening an item holds it for its moderator.")] = 15.0,
+    secure_cookies: Annotated[bool, typer.Option("--secure-cookies", help="Mark the session cookie Secure (serve behind HTTPS).")] = False,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request.")] = True,
+) -> None:
+    """Serve the moderator review web app (queue, items, the policy's steps; no removal)."""
+    engine = _open(db)
+    import uvicorn
+    from sqlalchemy import func, select
+
+    from slopscore.review.database import redacted
+    from slopscore.review.schema import Moderator, QueueItem
+    from slopscore.web.app import create_app
+
+    key, origin = secret_key_for(db)
+    app = create_app(engine, secret_key=key, claim_seconds=max(1, round(claim_minutes * 60)),
+                     secure_cookies=secure_cookies)
+    with engine.connect() as connection:
+        n_items = connection.execute(select(func.count()).select_from(QueueItem)).scalar_one()
+        n_mods = connection.execute(select(func.count()).select_from(Moderator)).scalar_one()
+    typer.echo(f"queue {redacted(db)}: {n_items} items; session key from {origin}")
+    if not n_mods:
+        typer.secho("no moderator accounts yet: add one with  slopscore moderator add NAME",
+                    err=True, fg=typer.colors.YELLOW)
+    if host not in {"127.0.0.1", "::1", "localhost"} and not secure_cookies:
+        typer.secho("warning: listening beyond loopback without --secure-cookies; put HTTPS in front",
+                    err=True, fg=typer.colors.YELLOW)
+    typer.echo(f"open http://{host}:{port}/ (Ctrl+C stops)")
+    uvicorn.run(app, host=host, port=port, access_log=access_log, server_header=False,
+                log_level="info", timeout_graceful_shutdown=5)
+
+
+moderator_app = typer.Typer(help="Moderator accounts (passwords are stored as salted scrypt hashes).",
+                            no_args_is_help=True)
+
+
+@moderator_app.command("add")
+def moderator_add(username: Annotated[str, typer.Argument(help="Sign-in name.")],
+                  db: DbOption = DEFAULT_DB, password_stdin: PasswordStdin = False) -> None:
+    """Create a moderator account; the password is asked for (hidden) or read from stdin."""
+    from slopscore.review.moderation import InvalidInput, create_moderator
+
+    engine = _open(db)
+    try:
+        create_moderator(engine, username, _read_password(password_stdin))
+    except InvalidInput as exc:
+        _fail(str(exc))
+    typer.echo(f"moderator {username} added")
+
+
+@moderator_app.command("passwd")
+def moderator_passwd(username: str, db: DbOption = DEFAULT_DB,
+                     password_stdin: PasswordStdin = False) -> None:
+    """Set a moderator's password."""
+    from slopscore.review.moderation import InvalidInput, ItemNotFound, set_password
+
+    engine = _open(db)
+    try:
+        set_password(engine, username, _read_password(password_stdin))
+    except (InvalidInput, ItemNotFound) as exc:
+        _fail(str(exc))
+    typer.echo(f"password of {username} changed")
+
+
+def _set_active(username: str, db: str, active: bool) -> None:
+    from slopscore.review.moderation import ItemNotFound, set_active
+
+    try:
+        set_active(_open(db), username, active)
+    except ItemNotFound as exc:
+        _fail(str(exc))
+    typer.echo(f"moderator {username} {'enabled' if active else 'disabled'}")
+
+
+@moderator_app.command("disable")
+def moderator_disable(username: str, db: DbOption = DEFAULT_DB) -> None:
+    """Stop an account from signing in (its open sessions end at their next request)."""
+    _set_active(username, db, False)
+
+
+@moderator_app.command("enable")
+def moderator_enable(username: str, db: DbOption = DEFAULT_DB) -> None:
+    """Allow a disabled account to sign in again."""
+    _set_active(username, db, True)
+
+
+db_app = typer.Typer(help="The review queue database.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = DEFAULT_DB) -> None:
+    """Create the database or migrate it to this version's schema (idempotent)."""
+    from slopscore.review.database import current_revision, redacted
+
+    engine = _open(db)
+    typer.echo(f"{redacted(db)} is at schema revision {current_revision(engine)}")
+
+
+decisions_app = typer.Typer(help="Moderator decisions (the audit log).", no_args_is_help=True)
+
+
+@decisions_app.command("export")
+def decisions_export(
+    out: Annotated[Path, typer.Option("--out", "-o", dir_okay=False, help="labels.csv or labels.parquet")],
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Export each upload's latest decision as a training label (review_outcome)."""
+    from slopscore.review.moderation import InvalidInput, export_decisions
+
+    engine = _open(db)
+    try:
+        n_rows = export_decisions(engine, out)
+    except InvalidInput as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {n_rows} labelled uploads to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("serve")(serve)
+    app.add_typer(moderator_app, name="moderator")
+    app.add_typer(db_app, name="db")
+    app.add_typer(decisions_app, name="decisions")

@@ -1,0 +1,210 @@
+"""MLflow: runs for training and evaluation, the scorer as a registered pyfunc model.
+
+By default everything goes to a local store (``sqlite:///<store>/mlflow.db`` with
+artifacts under ``<store>/artifacts``); ``MLFLOW_TRACKING_URI`` overrides. View it
+with ``mlflow ui --backend-store-uri sqlite:///<store>/mlflow.db``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from slopscore.model.scorer import Scorer
+
+__all__ = ["RegisteredScorer", "ScorerPyfunc", "configure_tracking", "load_scorer_model",
+           "log_evaluation_run", "log_scorer_run", "ui_command"]
+
+DEFAULT_EXPERIMENT = "slopscore"
+DEFAULT_MODEL_NAME = "slopscore-scorer"
+_PINNED_FOR_SERVING = ("scikit-learn", "numpy", "pandas", "scipy", "joblib")
+
+
+def _local_uri(store_dir: str | os.PathLike[str]) -> str:
+    return f"sqlite:///{Path(store_dir).expanduser().resolve() / 'mlflow.db'}"
+
+
+# mlflow.set_tracking_uri() also exports MLFLOW_TRACKING_URI; URIs we set are not user overrides.
+_SET_BY_US: set[str] = set()
+
+
+def _user_tracking_uri() -> str | None:
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    return None if uri in _SET_BY_US else uri
+
+
+def configure_tracking(store_dir: str | os.PathLike[str]) -> str:
+    """Point MLflow at ``MLFLOW_TRACKING_URI`` or the local store; return the URI used."""
+    uri = _user_tracking_uri()
+    if not uri:
+        Path(store_dir).expanduser().resolve().mkdir(parents=True, exist_ok=True)
+        uri = _local_uri(store_dir)
+        _SET_BY_US.add(uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def ui_command(store_dir: str | os.PathLike[str]) -> str:
+    """The command that opens MLflow's UI on this store (loopback only)."""
+    uri = _user_tracking_uri() or _local_uri(store_dir)
+    return f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
+
+
+def _experiment_id(name: str, store_dir: str | os.PathLike[str]) -> str:
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None
+    if mlflow.get_tracking_uri() == _local_uri(store_dir):  # our local store keeps artifacts beside it
+        location = (Path(store_dir).expanduser().resolve() / "artifacts").as_uri()
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+class ScorerPyfunc(mlflow.pyfunc.PythonModel):
+    """Serves :meth:`Scorer.score_frame` through ``mlflow.pyfunc``."""
+
+    def load_context(self, context) -> None:
+        self.scorer = Scorer.load(context.artifacts["scorer"])
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        return self.scorer.score_frame(model_input)
+
+
+@dataclass(frozen=True)
+class RegisteredScorer:
+    """Where a training run put things."""
+
+    run_id: str
+    model_uri: str
+    registered_name: str
+    version: str
+    alias: str
+    alias_uri: str
+    scorer: Scorer
+
+
+def log_scorer_run(
+    scorer: Scorer,
+    *,
+    store_dir: str | os.PathLike[str],
+    params: Mapping[str, object],
+    metrics: Mapping[str, float],
+    artifacts: Sequence[tuple[str, str | os.PathLike[str]]] = (),
+    dataset: pd.DataFrame | None = None,
+    registered_name: str = DEFAULT_MODEL_NAME,
+    alias: str = "champion",
+    experiment: str = DEFAULT_EXPERIMENT,
+    run_name: str | None = None,
+) -> RegisteredScorer:
+    """Log a training run, the scorer as a pyfunc model, register it and set ``alias``.
+
+    The scorer's ``model_version`` becomes ``NAME/run-<run id prefix>`` before it is
+    saved, so every score it produces names the run that made it.
+    """
+    configure_tracking(store_dir)
+    with _quiet_mlflow():
+        experiment_id = _experiment_id(experiment, store_dir)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        version_label = f"{registered_name}/run-{run.info.run_id[:8]}"
+        scorer = replace(scorer, info=replace(scorer.info, model_version=version_label))
+        mlflow.log_params({k: _short(v) for k, v in params.items()})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
+        mlflow.set_tags({"backbone_id": scorer.info.backbone_id,
+                         "training_digest": scorer.info.training_digest,
+                         "model_version": version_label})
+        if dataset is not None:
+            mlflow.log_input(mlflow.data.from_pandas(dataset, name="training-manifest"),
+                             context="training")
+        for folder, path in artifacts:
+            mlflow.log_artifact(str(path), artifact_path=folder)
+        with tempfile.TemporaryDirectory() as tmp, _quiet_mlflow():
+            folder = scorer.save(Path(tmp) / "scorer")
+            info = mlflow.pyfunc.log_model(
+                name="scorer",
+                python_model=ScorerPyfunc(),
+                artifacts={"scorer": str(folder)},
+                registered_model_name=registered_name,
+                pip_requirements=_serving_requirements(),
+            )
+    version = str(info.registered_model_version)
+    MlflowClient().set_registered_model_alias(registered_name, alias, version)
+    return RegisteredScorer(run.info.run_id, info.model_uri, registered_name, version, alias,
+                            f"models:/{registered_name}@{alias}", scorer)
+
+
+@contextlib.contextmanager
+def _quiet_mlflow():
+    """Hide MLflow's notices that do not apply here (table creation, class pickling, signature)."""
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    progress = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
+    logger.setLevel(logging.ERROR)
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+        if progress is None:
+            os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
+        else:
+            os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = progress
+
+
+def log_evaluation_run(
+    *,
+    store_dir: str | os.PathLike[str],
+    model_uri: str,
+    model_version: str,
+    metrics: Mapping[str, float],
+    dataset_digest: str,
+    artifacts: Sequence[tuple[str, str | os.PathLike[str]]] = (),
+    experiment: str = DEFAULT_EXPERIMENT,
+) -> str:
+    """Log an evaluation of an already registered scorer; returns the run id."""
+    configure_tracking(store_dir)
+    with _quiet_mlflow():
+        experiment_id = _experiment_id(experiment, store_dir)
+    with mlflow.start_run(experiment_id=experiment_id, run_name="evaluate") as run:
+        mlflow.set_tags({"model_uri": model_uri, "model_version": model_version,
+                         "dataset_digest": dataset_digest})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
+        for folder, path in artifacts:
+            mlflow.log_artifact(str(path), artifact_path=folder)
+    return run.info.run_id
+
+
+def load_scorer_model(uri: str, store_dir: str | os.PathLike[str]):
+    """Load a logged scorer as a pyfunc model by URI (``models:/NAME@ALIAS``, ``runs:/...``)."""
+    configure_tracking(store_dir)
+    with _quiet_mlflow():
+        return mlflow.pyfunc.load_model(uri)
+
+
+def _serving_requirements() -> list[str]:
+    requirements = []
+    for name in _PINNED_FOR_SERVING:
+        try:
+            requirements.append(f"{name}=={importlib_metadata.version(name)}")
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return requirements
+
+
+def _short(value: object) -> str:
+    """MLflow caps parameter values; keep them readable."""
+    text = str(value)
+    return text if len(text) <= 500 else text[:497] + "..."

@@ -1,0 +1,257 @@
+"""Tables of the review queue database (SQLAlchemy ORM), and the policy's vocabulary.
+
+The schema is created and evolved only by the Alembic migrations in
+``slopscore/migrations`` (see :func:`slopscore.review.database.open_queue`); nothing here
+calls ``create_all``.
+
+Statuses and actions follow the platform policy: a moderator dismisses an item
+("no concern"), notifies the member privately asking for replacement media or a
+clarification, records the resolution, or escalates a repeat violation. There is
+no remove, hide or delete action, and no status that means one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Action",
+    "Artwork",
+    "Base",
+    "Decision",
+    "SIMULATED_MODERATOR",
+    "MessageTemplate",
+    "ModelVersion",
+    "Moderator",
+    "Outcome",
+    "QueueItem",
+    "Status",
+]
+
+
+class Status(str, Enum):
+    """Where an item stands. ``pending`` items form the moderators' queue."""
+
+    PENDING = "pending"
+    DISMISSED = "dismissed"  # no concern
+    NOTIFIED = "notified"  # member asked privately for replacement media or clarification
+    RESOLVED = "resolved"  # member replaced the media or clarified
+    ESCALATED = "escalated"  # repeat violation, handed to the platform's further process
+
+
+class Outcome(str, Enum):
+    """What a decision says about the score: did a reviewer confirm a policy concern?"""
+
+    CONFIRMED = "confirmed"
+    DISMISSED = "dismissed"
+
+
+class Action(str, Enum):
+    """The policy's enforcement steps, and nothing else (no remove, hide or delete)."""
+
+    NO_CONCERN = "no_concern"
+    NOTIFY = "notify"
+    RESOLVED_REPLACED = "resolved_replaced"
+    RESOLVED_CLARIFIED = "resolved_clarified"
+    ESCALATE = "escalate"
+
+    @property
+    def status(self) -> Status:
+        """The item's status after this action."""
+        return _STATUS_AFTER[self]
+
+    @property
+    def outcome(self) -> Outcome:
+        """Confirmed: the moderator judged the concern real (notified, escalated, or the
+        member replaced the work). Dismissed: no concern, or the member's clarification
+        cleared it. The latest decision on an item is its outcome."""
+        return _OUTCOME[self]
+
+    @property
+    def label(self) -> str:
+        """The button text moderators see."""
+        return _LABELS[self]
+
+
+_STATUS_AFTER = {
+    Action.NO_CONCERN: Status.DISMISSED,
+    Action.NOTIFY: Status.NOTIFIED,
+    Action.RESOLVED_REPLACED: Status.RESOLVED,
+    Action.RESOLVED_CLARIFIED: Status.RESOLVED,
+    Action.ESCALATE: Status.ESCALATED,
+}
+_OUTCOME = {
+    Action.NO_CONCERN: Outcome.DISMISSED,
+    Action.NOTIFY: Outcome.CONFIRMED,
+    Action.RESOLVED_REPLACED: Outcome.CONFIRMED,
+    Action.RESOLVED_CLARIFIED: Outcome.DISMISSED,
+    Action.ESCALATE: Outcome.CONFIRMED,
+}
+_LABELS = {
+    Action.NO_CONCERN: "No concern",
+    Action.NOTIFY: "Notify member privately",
+    Action.RESOLVED_REPLACED: "Resolved: replaced",
+    Action.RESOLVED_CLARIFIED: "Resolved: clarified",
+    Action.ESCALATE: "Escalate (repeat violation)",
+}
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class QueueItem(Base):
+    """One scored (or skipped) upload for one model version.
+
+    ``triage_score`` is in [0, 1] (estimated chance a reviewer confirms a concern;
+    higher = review sooner), NULL when the file could not be scored (see
+    ``skip_reason``). ``p_ai`` is the calibrated detector probability in [0, 1].
+    ``portfolio_outlier`` is the centroid z-score against the artist's own spread
+    (higher = less like their earlier works; NULL in cold start).
+    """
+
+    __tablename__ = "queue_items"
+    __table_args__ = (
+        UniqueConstraint("item_id", "model_version", name="uq_queue_item_model"),
+        Index("ix_queue_status_score", "status", "triage_score", "id"),
+        Index("ix_queue_status_uploaded", "status", "uploaded_at", "id"),
+        Index("ix_queue_status_p_ai", "status", "p_ai", "id"),
+        Index("ix_queue_status_outlier", "status", "portfolio_outlier", "id"),
+        Index("ix_queue_artist_uploaded", "artist_id", "uploaded_at"),
+        Index("ix_queue_item_id", "item_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[str] = mapped_column(String(200))
+    artist_id: Mapped[str | None] = mapped_column(String(200))
+    uploaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Where the scorer read the file (from the trusted manifest); never taken from a request.
+    source: Mapped[str | None] = mapped_column(Text)
+    file_type: Mapped[str | None] = mapped_column(String(16))
+    triage_score: Mapped[float | None] = mapped_column(Float)
+    p_ai: Mapped[float | None] = mapped_column(Float)
+    portfolio_outlier: Mapped[float | None] = mapped_column(Float)
+    portfolio_size: Mapped[int | None] = mapped_column(Integer)
+    cold_start: Mapped[bool | None] = mapped_column(Boolean)
+    near_duplicates: Mapped[float | None] = mapped_column(Float)
+    cross_account_posters: Mapped[int | None] = mapped_column(Integer)
+    declared_ai: Mapped[bool | None] = mapped_column(Boolean)
+    has_process_notes: Mapped[bool | None] = mapped_column(Boolean)
+    #: JSON list of plain-language reasons that moved the score most.
+    reasons: Mapped[str] = mapped_column(Text, default="[]")
+    #: JSON list of provenance findings (C2PA, IPTC, generator metadata).
+    provenance_reasons: Mapped[str] = mapped_column(Text, default="[]")
+    #: JSON object: the triage model's logit contribution per feature, plus ``intercept``.
+    breakdown: Mapped[str] = mapped_column(Text, default="{}")
+    #: JSON list of ``{"item_id", "similarity"}``: the artist's most similar earlier works
+    #: (cosine similarity in [-1, 1], higher = more alike), see :class:`Artwork`.
+    nearest_works: Mapped[str] = mapped_column(Text, default="[]")
+    skip_reason: Mapped[str | None] = mapped_column(String(64))
+    backbone_id: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(32), default=Status.PENDING.value)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Artwork(Base):
+    """Every work the batch job has seen (history and new uploads), for portfolio thumbnails.
+
+    ``source`` comes from the trusted manifest, never from a request.
+    """
+
+    __tablename__ = "artworks"
+    __table_args__ = (Index("ix_artworks_artist_uploaded", "artist_id", "uploaded_at"),)
+
+    item_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    artist_id: Mapped[str] = mapped_column(String(200))
+    uploaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    source: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+
+
+#: The moderator name on every simulated decision (the demo's); reports flag data holding them.
+SIMULATED_MODERATOR = "simulated-reviewer"
+
+
+class Decision(Base):
+    """The audit log: one appended row per moderator action, never updated or deleted."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (
+        Index("ix_decisions_item", "queue_item_id", "decided_at"),
+        Index("ix_decisions_artist", "artist_id", "decided_at"),
+        Index("ix_decisions_decided_at", "decided_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    queue_item_id: Mapped[int] = mapped_column(ForeignKey("queue_items.id"))
+    item_id: Mapped[str] = mapped_column(String(200))
+    artist_id: Mapped[str | None] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(16))
+    moderator: Mapped[str] = mapped_column(String(100))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    model_version: Mapped[str] = mapped_column(String(200))
+    triage_score: Mapped[float | None] = mapped_column(Float)
+    p_ai: Mapped[float | None] = mapped_column(Float)
+    #: The private message sent to the member (``notify``), as sent.
+    message: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Moderator(Base):
+    """A moderator account; ``password_hash`` is a salted scrypt hash, never the password."""
+
+    __tablename__ = "moderators"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class MessageTemplate(Base):
+    """An editable private message to a member; ``{title}`` and ``{concern}`` are filled in."""
+
+    __tablename__ = "message_templates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class ModelVersion(Base):
+    """A scorer that wrote into the queue, with its reference score distribution.
+
+    ``reference_histogram`` is JSON ``{"edges": [...], "counts": [...]}`` of triage
+    scores on the scorer's held-out evaluation items, the baseline for drift.
+    """
+
+    __tablename__ = "model_versions"
+
+    model_version: Mapped[str] = mapped_column(String(200), primary_key=True)
+    backbone_id: Mapped[str | None] = mapped_column(String(200))
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reference_histogram: Mapped[str] = mapped_column(Text, default="{}")

@@ -1,0 +1,198 @@
+"""``slopscore train`` and ``slopscore evaluate`` as library functions.
+
+Training: split artists into train and test (no artist on both sides); fit the
+calibrated detector on the training artists; learn the triage weights from
+out-of-fold detector outputs when enough labelled decisions exist (else use the
+configured defaults); evaluate on the test artists; log everything to MLflow and
+register the scorer under an alias.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GroupKFold
+
+from slopscore.batch.embed_job import open_encoder
+from slopscore.batch.feature_pipeline import prepare_features
+from slopscore.config import Settings
+from slopscore.evaluation.run import EvaluationOutcome, evaluate_scored, targets
+from slopscore.model.detector import AIDetector, SplitError, grouped_split
+from slopscore.model.registry import RegisteredScorer, load_scorer_model, log_evaluation_run, log_scorer_run
+from slopscore.model.scorer import Scorer, ScorerInfo, score_histogram, signals_from_frame
+from slopscore.model.triage import FEATURES as TRIAGE_FEATURES
+from slopscore.model.triage import TriageModel
+
+__all__ = ["TrainOutcome", "evaluate_model", "train", "training_digest"]
+
+@dataclass
+class TrainOutcome:
+    """What ``slopscore train`` produced."""
+
+    scorer: Scorer
+    registered: RegisteredScorer
+    evaluation: EvaluationOutcome
+    n_train: int
+    n_test: int
+    train_artists: frozenset[str] = frozenset()
+    test_artists: frozenset[str] = frozenset()
+
+
+def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    usable = frame["label"].notna() & frame["embedding"].map(lambda e: e is not None and len(e) > 0)
+    return frame[usable].reset_index(drop=True)
+
+
+def training_digest(frame: pd.DataFrame) -> str:
+    """sha256 over item ids, content hashes and labels, in a canonical order."""
+    hasher = hashlib.sha256()
+    for item, sha, label in sorted(zip(frame["item_id"], frame["sha256"], frame["label"])):
+        hasher.update(f"{item}\t{sha}\t{label}\n".encode())
+    return hasher.hexdigest()
+
+
+def _split(frame: pd.DataFrame, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
+    y_ai, y_violation = targets(frame)
+    groups = frame["artist_id"].to_numpy()
+    try:
+        return grouped_split(y_ai + y_violation, groups, settings.training.test_fraction,
+                             random_state=settings.training.random_state)
+    except SplitError:  # too few AI-assisted artists to place on both sides
+        return grouped_split(y_ai, groups, settings.training.test_fraction,
+                             random_state=settings.training.random_state)
+
+
+def _matrix(frame: pd.DataFrame) -> np.ndarray:
+    return np.stack([np.asarray(e, dtype=np.float32) for e in frame["embedding"]])
+
+
+def _out_of_fold_p_ai(frame: pd.DataFrame, settings: Settings, n_splits: int = 5) -> np.ndarray:
+    """P(AI) for each training item from a detector that never saw its artist."""
+    X, (y_ai, _), groups = _matrix(frame), targets(frame), frame["artist_id"].to_numpy()
+    n_splits = min(n_splits, len(np.unique(groups)))
+    p = np.full(len(frame), np.nan)
+    for fit_rows, held_rows in GroupKFold(n_splits=n_splits).split(X, y_ai, groups):
+        try:
+            detector = AIDetector(calibration=settings.training.calibration,
+                                  random_state=settings.training.random_state)
+            p[held_rows] = detector.fit(X[fit_rows], y_ai[fit_rows], groups[fit_rows]) \
+                .predict_ai_probability(X[held_rows])
+        except (SplitError, ValueError):
+            continue  # that fold's artists cannot be split; its items keep a missing P(AI)
+    return p
+
+
+def _triage_model(train_frame: pd.DataFrame, settings: Settings) -> TriageModel:
+    """Learned from decisions when there are enough of both kinds, else the configured defaults."""
+    _, y_violation = targets(train_frame)
+    enough = (len(y_violation) >= settings.triage.min_decisions
+              and min(y_violation.sum(), len(y_violation) - y_violation.sum())
+              >= settings.triage.min_per_class)
+    if not enough:
+        return TriageModel.from_config(settings.triage.weights)
+    p_oof = _out_of_fold_p_ai(train_frame, settings)
+    return TriageModel.fit(signals_from_frame(train_frame, p_oof), y_violation.astype(bool))
+
+
+def train(
+    manifest: str | os.PathLike[str],
+    settings: Settings,
+    out_dir: str | os.PathLike[str],
+    *,
+    progress=None,
+    log: Callable[[str], None] = print,
+) -> TrainOutcome:
+    """Train, evaluate on held-out artists, log to MLflow and register the scorer.
+
+    Parameters
+    ----------
+    manifest : path-like
+        Labelled manifest (rows without a label are ignored for training).
+    settings : Settings
+    out_dir : path-like
+        Embeddings, plots and ``evaluation_report.html`` go here.
+    progress : callable, optional
+        ``progress(description, total)`` returning ``advance(n)``.
+    log : callable
+        Receives one-line status messages.
+    """
+    out_dir = Path(out_dir)
+    backbone, encoder = open_encoder(settings)
+    log(f"backbone: {backbone.backbone_id} — {backbone.description}")
+    prepared = prepare_features(manifest, settings, out_dir, encoder=encoder, progress=progress)
+    frame = _labelled(prepared.frame)
+    train_rows, test_rows = _split(frame, settings)
+    train_frame, test_frame = frame.iloc[train_rows], frame.iloc[test_rows]
+    y_ai, _ = targets(train_frame)
+    detector = AIDetector(calibration=settings.training.calibration,
+                          random_state=settings.training.random_state)
+    detector.fit(_matrix(train_frame), y_ai, train_frame["artist_id"].to_numpy())
+    triage = _triage_model(train_frame, settings)
+    log(f"detector: C={detector.C_}, {detector.calibration_method_} calibration on "
+        f"{detector.n_calibration_} items of held-out artists; triage weights: {triage.source}")
+    info = ScorerInfo(
+        backbone=settings.embedding.backbone, backbone_id=backbone.backbone_id,
+        preprocess_id=backbone.preprocess.id, embed_dim=backbone.embed_dim,
+        training_digest=training_digest(train_frame), n_training_items=len(train_frame),
+        feature_names=[f"embedding[0..{backbone.embed_dim - 1}]", *TRIAGE_FEATURES],
+    )
+    scorer = Scorer(info, detector, triage)
+    test_scores = scorer.score_frame(test_frame)
+    scorer.info = replace(info, reference_histogram=score_histogram(test_scores["triage_score"]))
+    evaluation = evaluate_scored(
+        test_frame, test_scores, settings, out_dir,
+        title=f"slopscore evaluation on {len(test_frame)} items of held-out artists",
+        context=[("backbone", f"{backbone.backbone_id} ({backbone.description})"),
+                 ("training items", str(len(train_frame))),
+                 ("triage weights", triage.source)],
+        encoder=encoder, scorer=scorer,
+    )
+    params = {"backbone": info.backbone_id, "is_clip": backbone.is_clip, "C": detector.C_,
+              "calibration": detector.calibration_method_, "n_train": len(train_frame),
+              "n_test": len(test_frame), "triage_source": triage.source,
+              **{f"triage_{k}": round(v, 4) for k, v in triage.weights.items()}}
+    registered = log_scorer_run(
+        scorer, store_dir=settings.tracking.store_dir, params=params, metrics=evaluation.metrics,
+        artifacts=[("report", evaluation.report), *(("plots", p) for p in evaluation.figures.values())],
+        dataset=train_frame[["item_id", "artist_id", "sha256", "label"]].reset_index(drop=True),
+        registered_name=settings.tracking.model_name, alias=settings.tracking.alias,
+        experiment=settings.tracking.experiment, run_name="train",
+    )
+    return TrainOutcome(registered.scorer, registered, evaluation, len(train_frame), len(test_frame),
+                        frozenset(train_frame["artist_id"]), frozenset(test_frame["artist_id"]))
+
+
+def evaluate_model(
+    model_uri: str,
+    manifest: str | os.PathLike[str],
+    settings: Settings,
+    out_dir: str | os.PathLike[str],
+    *,
+    progress=None,
+) -> EvaluationOutcome:
+    """Score a labelled manifest with a logged scorer, write the report, log an evaluation run."""
+    model = load_scorer_model(model_uri, settings.tracking.store_dir)
+    scorer: Scorer = model.unwrap_python_model().scorer
+    settings = settings.with_backbone(scorer.info.backbone)
+    _, encoder = open_encoder(settings)
+    prepared = prepare_features(manifest, settings, out_dir, encoder=encoder, progress=progress)
+    frame = _labelled(prepared.frame)
+    scored = model.predict(frame)
+    outcome = evaluate_scored(frame, scored, settings, out_dir,
+                              title=f"slopscore evaluation of {model_uri} on {len(frame)} items",
+                              context=[("model version", scorer.info.model_version)],
+                              encoder=encoder, scorer=scorer)
+    log_evaluation_run(
+        store_dir=settings.tracking.store_dir, model_uri=model_uri,
+        model_version=scorer.info.model_version, metrics=outcome.metrics,
+        dataset_digest=training_digest(frame),
+        artifacts=[("report", outcome.report), *(("plots", p) for p in outcome.figures.values())],
+        experiment=settings.tracking.experiment,
+    )
+    return outcome
