@@ -23,7 +23,8 @@ import numpy as np
 import pdqhash
 from PIL import Image
 
-from slopscore.signals.duplicates import MATCH_DISTANCE, PdqHash, PdqIndex, pdq_hash
+from slopscore.signals.pdq import MATCH_DISTANCE, PdqHash, pdq_hash
+from slopscore.signals.pdq_index import PdqIndex
 
 PLANTED_BASES = 100
 NEAR_PER_BASE = 4  # at distances below or at the threshold: must be found

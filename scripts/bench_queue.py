@@ -38,8 +38,8 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import func, insert, select, text
 
+from slopscore.review.accounts import create_moderator
 from slopscore.review.database import open_queue, redacted
-from slopscore.review.moderation import create_moderator
 from slopscore.review.schema import Action, Artwork, Decision, QueueItem, Status
 from slopscore.web.queue_query import Cursor, SortKey
 

@@ -16,7 +16,7 @@ import pytest
 from scipy.stats import binomtest
 from sqlalchemy import insert, select
 
-from slopscore.analytics import metrics
+from slopscore.analytics import dismissals, model_versions, review_thresholds
 from slopscore.analytics.build import build_report
 from slopscore.analytics.data import load_queue_data
 from slopscore.model.scorer import score_histogram
@@ -173,12 +173,12 @@ def known(tmp_path):
 def test_overall_and_weekly_rates_match_the_log_with_wilson_intervals(known):
     engine, specs = known
     data = load_queue_data(engine)
-    overall = metrics.dismissal_rate(data.reviewed, min_count=30)
+    overall = dismissals.dismissal_rate(data.reviewed, min_count=30)
     assert (overall.reviewed, overall.dismissed, overall.confirmed) == (95, 35, 60)
     assert overall.rate == pytest.approx(35 / 95)
     assert (overall.ci_low, overall.ci_high) == pytest.approx(wilson(35, 95), abs=1e-12)
 
-    weekly = metrics.weekly_dismissal_rates(data.reviewed, min_count=30).set_index("week")
+    weekly = dismissals.weekly_dismissal_rates(data.reviewed, min_count=30).set_index("week")
     assert weekly.loc["2026-W23", ["reviewed", "dismissed"]].tolist() == [40, 10]
     assert weekly.loc["2026-W23", "dismissal_rate"] == pytest.approx(0.25)
     assert tuple(weekly.loc["2026-W23", ["ci_low", "ci_high"]]) == pytest.approx(wilson(10, 40))
@@ -194,7 +194,7 @@ def test_overall_and_weekly_rates_match_the_log_with_wilson_intervals(known):
 def test_segment_rates_match_counts_made_by_hand(known):
     engine, specs = known
     data = load_queue_data(engine)
-    rates = metrics.segment_dismissal_rates(data.reviewed, min_count=10)
+    rates = dismissals.segment_dismissal_rates(data.reviewed, min_count=10)
     got = {(r.segment, r.value): r for r in rates.itertuples(index=False)}
 
     def tags_of(spec):
@@ -243,7 +243,7 @@ def test_calibration_matches_an_independent_computation():
     scores = rng.uniform(0, 1, 400)
     confirmed = rng.uniform(0, 1, 400) < scores ** 2  # over-confident score
     reviewed = pd.DataFrame({"triage_score": scores, "confirmed": confirmed})
-    cal = metrics.calibration(reviewed, min_count=30, n_bins=10)
+    cal = review_thresholds.calibration(reviewed, min_count=30, n_bins=10)
     bins = np.minimum((scores * 10).astype(int), 9)
     ece = sum(abs(confirmed[bins == b].mean() - scores[bins == b].mean()) * (bins == b).sum()
               for b in range(10) if (bins == b).any()) / 400
@@ -252,7 +252,7 @@ def test_calibration_matches_an_independent_computation():
     assert cal.brier == pytest.approx(np.mean((scores - confirmed) ** 2))
     table = cal.table()
     assert table["items"].sum() == 400 and len(table) == 10
-    small = metrics.calibration(reviewed.head(29), min_count=30)
+    small = review_thresholds.calibration(reviewed.head(29), min_count=30)
     assert small.status == "not_enough_data" and small.ece is None and small.n == 29
 
 
@@ -265,8 +265,8 @@ def test_threshold_table_rows():
     # reviewed: 12 items at 0.75 (9 confirmed) and 5 at 0.95 (5 confirmed)
     reviewed = pd.DataFrame({"triage_score": [0.75] * 12 + [0.95] * 5,
                              "confirmed": [True] * 9 + [False] * 3 + [True] * 5})
-    table = metrics.threshold_table(items, reviewed, thresholds=(0.1, 0.5, 0.8, 0.99),
-                                    min_count=10).set_index("threshold")
+    table = review_thresholds.threshold_table(items, reviewed, thresholds=(0.1, 0.5, 0.8, 0.99),
+                                              min_count=10).set_index("threshold")
     assert (table["days"] == 10).all()
     assert table["queue_per_day"].tolist() == pytest.approx([3.5, 1.5, 0.5, 0.0])
     row = table.loc[0.5]  # 17 reviewed at or above: observed rates
@@ -288,21 +288,21 @@ def test_threshold_table_rows():
     empty = table.loc[0.99]
     assert empty["estimate"] == "no items" and empty["expected_confirmations_per_day"] == 0.0
     # the lowest threshold whose queue fits 2 items a day
-    assert metrics.choose_threshold(table.reset_index(), 2.0)["threshold"] == 0.5
-    assert metrics.choose_threshold(table.reset_index(), 10)["threshold"] == 0.1
+    assert review_thresholds.choose_threshold(table.reset_index(), 2.0)["threshold"] == 0.5
+    assert review_thresholds.choose_threshold(table.reset_index(), 10)["threshold"] == 0.1
 
 
 def test_psi_on_a_known_shift_and_drift_statuses():
     psi = 0.25 * math.log(0.5) * -1 + 0.25 * math.log(1.5)  # (0.25-0.5)ln(.5)+(0.75-0.5)ln(1.5)
-    assert metrics.population_stability_index([50, 50], [25, 75]) == pytest.approx(psi)
-    assert metrics.population_stability_index([10, 20, 30], [1, 2, 3]) == pytest.approx(0.0)
+    assert model_versions.population_stability_index([50, 50], [25, 75]) == pytest.approx(psi)
+    assert model_versions.population_stability_index([10, 20, 30], [1, 2, 3]) == pytest.approx(0.0)
     reference = score_histogram(np.r_[np.full(50, 0.2), np.full(50, 0.7)], bins=2)  # as training stores it
     assert reference == {"edges": [0.0, 0.5, 1.0], "counts": [50, 50]}
     items = pd.DataFrame({
         "model_version": ["m/1"] * 100 + ["m/2"] * 40 + ["m/3"] * 5 + ["m/4"] * 40,
         "triage_score": [0.1] * 25 + [0.9] * 75 + [0.5] * 40 + [0.5] * 5 + [0.3] * 40,
     })
-    drift = {d.model_version: d for d in metrics.score_drift(
+    drift = {d.model_version: d for d in model_versions.score_drift(
         items, {"m/1": json.dumps(reference), "m/2": "{}", "m/3": json.dumps(reference),
                 "m/4": {"edges": [0, 0.5, 1], "counts": [10, 10]}},
         min_count=30)}
@@ -324,7 +324,7 @@ def test_model_comparison_per_version():
         "triage_score": np.r_[a_scores, np.full(35, 0.6)],
         "confirmed": np.r_[a_scores > 0.5, np.ones(35, bool)],
     })
-    table = metrics.model_comparison(items, reviewed, min_count=30).set_index("model_version")
+    table = model_versions.model_comparison(items, reviewed, min_count=30).set_index("model_version")
     a, b = table.loc["a"], table.loc["b"]
     assert (a["scored"], a["reviewed"], a["confirmed"], a["dismissed"]) == (50, 40, 20, 20)
     assert a["dismissal_rate"] == pytest.approx(0.5)
@@ -363,7 +363,7 @@ def test_report_numbers_csv_and_not_enough_data_cells(known, tmp_path):
     assert set(segments["status"]) <= {"ok", "not_enough_data"}
     assert (segments.loc[segments["status"] == "not_enough_data", "dismissal_rate"] == "").all()
     thresholds = pd.read_csv(outcome.csv["thresholds"])
-    assert thresholds["threshold"].tolist() == pytest.approx(list(metrics.DEFAULT_THRESHOLDS))
+    assert thresholds["threshold"].tolist() == pytest.approx(list(review_thresholds.DEFAULT_THRESHOLDS))
     drift = pd.read_csv(outcome.csv["drift"])
     assert drift.iloc[0]["status"] == "no_reference"
     assert "no reference distribution recorded for this model version" in html

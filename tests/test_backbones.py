@@ -133,15 +133,15 @@ def test_local_checkpoint_file_loads_those_weights(tmp_path, tiny):
     import open_clip
     from safetensors.torch import save_file
 
-    from slopscore.embedding.backbones import _TINY_CONFIG
+    from slopscore.embedding.builtin_backbones import TINY_CONFIG
 
-    open_clip.add_model_config(_TINY_CONFIG)
+    open_clip.add_model_config(TINY_CONFIG)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(7)
-        model = open_clip.create_model(_TINY_CONFIG.stem, pretrained=None)
+        model = open_clip.create_model(TINY_CONFIG.stem, pretrained=None)
     path = tmp_path / "tiny.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    loaded = load_backbone(f"open_clip:{_TINY_CONFIG.stem}@{path}")
-    assert loaded.is_clip and loaded.backbone_id.startswith(f"open_clip:{_TINY_CONFIG.stem}@sha256:")
+    loaded = load_backbone(f"open_clip:{TINY_CONFIG.stem}@{path}")
+    assert loaded.is_clip and loaded.backbone_id.startswith(f"open_clip:{TINY_CONFIG.stem}@sha256:")
     assert torch.equal(loaded.module.conv1.weight, model.visual.conv1.weight)
     assert not torch.equal(loaded.module.conv1.weight, tiny.module.conv1.weight)

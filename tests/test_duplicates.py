@@ -13,16 +13,13 @@ from PIL import Image, ImageDraw
 
 from slopscore.media.decode import load_image
 from slopscore.signals.duplicates import (
-    MATCH_DISTANCE,
-    MIN_QUALITY,
     DuplicateKind,
-    PdqHash,
-    PdqIndex,
     cross_account_duplicates,
     find_near_duplicates,
-    pdq_hash,
     within_artist_duplicates,
 )
+from slopscore.signals.pdq import MATCH_DISTANCE, MIN_QUALITY, PdqHash, pdq_hash
+from slopscore.signals.pdq_index import PdqIndex
 
 SIZE = (768, 640)
 HOUR = 3600

@@ -10,17 +10,15 @@ from scipy.stats import binomtest
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import roc_auc_score
 
+from slopscore.evaluation.calibration import expected_calibration_error, reliability_curve
+from slopscore.evaluation.intervals import wilson_interval
 from slopscore.evaluation.metrics import (
     detection_rate_at_fpr,
-    expected_calibration_error,
     precision_at_budget,
     precision_within_daily_budget,
-    reliability_curve,
-    segment_false_positive_rates,
     summarise,
-    verdict_flip_rate,
-    wilson_interval,
 )
+from slopscore.evaluation.verdicts import segment_false_positive_rates, verdict_flip_rate
 
 
 def calibrated_sample(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -10,32 +10,29 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from slopscore.review.database import open_queue
-from slopscore.review.ingest import upsert_scores
-from slopscore.review.moderation import (
-    MAX_MESSAGE_CHARS,
-    MAX_NOTE_CHARS,
-    ClaimConflict,
-    InvalidInput,
-    InvalidTransition,
-    ItemNotFound,
-    allowed_actions,
-    artist_history,
+from slopscore.review.accounts import (
     authenticate,
-    claim_item,
     create_moderator,
-    decide,
-    export_decisions,
     hash_password,
-    list_templates,
-    release_claim,
-    render_message,
-    save_template,
     set_active,
-    utcnow,
     verify_password,
 )
+from slopscore.review.database import open_queue
+from slopscore.review.decisions import (
+    MAX_NOTE_CHARS,
+    ClaimConflict,
+    InvalidTransition,
+    allowed_actions,
+    artist_history,
+    claim_item,
+    decide,
+    release_claim,
+)
+from slopscore.review.export import export_decisions
+from slopscore.review.ingest import upsert_scores
+from slopscore.review.messages import MAX_MESSAGE_CHARS, list_templates, render_message, save_template
 from slopscore.review.schema import Action, Decision, Moderator, QueueItem, Status
+from slopscore.review.validation import InvalidInput, ItemNotFound, utcnow
 from tests.test_web_support import PASSWORD, scored_frame, write_images
 
 

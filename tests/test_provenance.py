@@ -23,13 +23,14 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from slopscore.provenance import _parsers as parsers
-from slopscore.provenance.reader import (
-    AI_SOURCE_TYPES,
-    FindingKind,
-    ProvenanceRecord,
-    read_provenance,
-)
+from slopscore.provenance import reader
+from slopscore.provenance.c2pa_store import C2PA_OFFLINE_SETTINGS, read_c2pa
+from slopscore.provenance.collected import MAX_TOTAL_INFLATED_BYTES, MAX_XMP_PACKETS, Collected
+from slopscore.provenance.containers import collect, may_hold_c2pa
+from slopscore.provenance.exif_xmp import decode_user_comment
+from slopscore.provenance.generators import tool_name
+from slopscore.provenance.reader import read_provenance
+from slopscore.provenance.record import AI_SOURCE_TYPES, FindingKind, ProvenanceRecord
 
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 SD_PARAMETERS = (
@@ -270,7 +271,7 @@ def test_novelai_software_and_comment_are_both_evidence():
     ("Dallas Photo Lab", None), ("Adobe Photoshop 25.0", None), ("Firefly Camera", None),
 ])
 def test_tool_names(text, name):
-    assert parsers.tool_name(text) == name
+    assert tool_name(text) == name
 
 
 def test_text_that_only_resembles_generator_keys_is_not_evidence():
@@ -281,11 +282,11 @@ def test_text_that_only_resembles_generator_keys_is_not_evidence():
 
 def test_user_comment_charsets_decode():
     text = "Steps: 1, Sampler: Euler \u00e9"
-    assert parsers.decode_user_comment(b"UNICODE\x00" + text.encode("utf-16-be")) == text
-    assert parsers.decode_user_comment(b"UNICODE\x00" + text.encode("utf-16-le")) == text
-    assert parsers.decode_user_comment(b"UNICODE\x00" + text.encode("utf-16")) == text
-    assert parsers.decode_user_comment(b"ASCII\x00\x00\x00plain") == "plain"
-    assert parsers.decode_user_comment(b"no prefix at all") == "no prefix at all"
+    assert decode_user_comment(b"UNICODE\x00" + text.encode("utf-16-be")) == text
+    assert decode_user_comment(b"UNICODE\x00" + text.encode("utf-16-le")) == text
+    assert decode_user_comment(b"UNICODE\x00" + text.encode("utf-16")) == text
+    assert decode_user_comment(b"ASCII\x00\x00\x00plain") == "plain"
+    assert decode_user_comment(b"no prefix at all") == "no prefix at all"
 
 
 @pytest.mark.parametrize(("name", "build", "uri"), IPTC_FIXTURES, ids=[f[0] for f in IPTC_FIXTURES])
@@ -378,12 +379,12 @@ def test_decompression_budget_spans_chunks():
         data = data[:33] + struct.pack(">I", len(chunk)) + b"zTXt" + chunk + b"\x00" * 4 + data[33:]
     record = timed(lambda: read_provenance(data))
     assert kinds(record) == {"text_chunk_too_large"}
-    assert len(record.findings) == 12 - parsers.MAX_TOTAL_INFLATED_BYTES // 900_000
+    assert len(record.findings) == 12 - MAX_TOTAL_INFLATED_BYTES // 900_000
 
 
 def test_xmp_packet_count_is_capped():
     info = PngInfo()
-    for _ in range(parsers.MAX_XMP_PACKETS + 5):
+    for _ in range(MAX_XMP_PACKETS + 5):
         info.add_itxt("XML:com.adobe.xmp", xmp(XMP_ATTRIBUTE, "trainedAlgorithmicMedia"))
     record = timed(lambda: read_provenance(encode(photo(), "PNG", pnginfo=info)))
     assert kinds(record) == {"chunk_limit_reached"}
@@ -465,14 +466,15 @@ def test_parser_failure_never_escapes(monkeypatch):
     def broken(data: bytes) -> None:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(parsers, "collect", broken)
+    monkeypatch.setattr(reader, "collect", broken)
     record = read_provenance(png(text={"parameters": SD_PARAMETERS}))
     assert kinds(record) == {"parser_error"} and not record.declared_ai_by_file
 
 
 def test_every_issue_kind_is_a_finding_kind():
-    tree = ast.parse(Path(parsers.__file__).read_text())
-    calls = [node for node in ast.walk(tree)
+    """Every ``.issue(kind, ...)`` call in every module of the wing names a valid FindingKind."""
+    modules = sorted(Path(reader.__file__).parent.glob("*.py"))
+    calls = [node for module in modules for node in ast.walk(ast.parse(module.read_text()))
              if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "issue"]
     assert len(calls) > 10
     for call in calls:
@@ -485,7 +487,7 @@ def test_every_issue_kind_is_a_finding_kind():
 
 def test_every_offline_setting_is_recognised_by_the_library():
     """c2pa-rs ignores unknown keys, but type-checks known ones: a wrong type proves the key exists."""
-    for section, values in parsers.C2PA_OFFLINE_SETTINGS.items():
+    for section, values in C2PA_OFFLINE_SETTINGS.items():
         if section == "version":
             continue
         for key in values:
@@ -618,19 +620,19 @@ def test_marker_precheck_misses_no_real_manifest(realdata):
     found = 0
     for row in _manifest_rows(realdata):
         data = (realdata / row["file"]).read_bytes()
-        if parsers.read_c2pa(data, parsers.Collected()) is not None:
+        if read_c2pa(data, Collected()) is not None:
             found += 1
-            assert parsers.may_hold_c2pa(data, parsers.collect(data)), row["file"]
+            assert may_hold_c2pa(data, collect(data)), row["file"]
     assert found >= 10
 
 
 def test_png_precheck_looks_at_metadata_chunks_only():
     pixels_only = encode(photo(), "PNG")
-    assert parsers.collect(pixels_only).c2pa_marker is False
+    assert collect(pixels_only).c2pa_marker is False
     with_box = insert_after_ihdr(b"caBX", struct.pack(">I", 16) + b"jumb" + b"\x00" * 8)
-    assert parsers.may_hold_c2pa(with_box, parsers.collect(with_box))
+    assert may_hold_c2pa(with_box, collect(with_box))
     truncated = pixels_only[:-20]
-    assert parsers.collect(truncated).c2pa_marker is None
+    assert collect(truncated).c2pa_marker is None
 
 
 def _verified(path: str) -> bool | None:

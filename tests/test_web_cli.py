@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 
 from slopscore.cli.main import app
 from slopscore.cli.web import secret_key_for
+from slopscore.review.accounts import authenticate
 from slopscore.review.database import head_revision, open_queue
-from slopscore.review.moderation import authenticate, claim_item, decide
+from slopscore.review.decisions import claim_item, decide
 from slopscore.review.schema import Action
 from tests.test_web_support import PASSWORD, make_app
 

@@ -11,7 +11,7 @@ import time
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from slopscore.review.moderation import claim_item, decide
+from slopscore.review.decisions import claim_item, decide
 from slopscore.review.schema import Action, Decision, QueueItem
 from slopscore.web.queue_query import Cursor, SortKey
 from tests.test_web_support import T0, add_artworks, make_app, signed_in, token

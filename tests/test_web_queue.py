@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, select, update
 
+from slopscore.review.accounts import create_moderator
 from slopscore.review.database import open_queue
 from slopscore.review.ingest import upsert_scores
-from slopscore.review.moderation import create_moderator
 from slopscore.review.schema import QueueItem, Status
 from slopscore.web.app import create_app
 from slopscore.web.queue_query import Cursor, QueueFilter, SortKey, fetch_page

@@ -15,7 +15,9 @@ from PIL import Image, PngImagePlugin
 from sqlalchemy import func, select, update
 from starlette.routing import Mount
 
-from slopscore.review.moderation import claim_item, decide, list_templates, save_template, set_active
+from slopscore.review.accounts import set_active
+from slopscore.review.decisions import claim_item, decide
+from slopscore.review.messages import list_templates, save_template
 from slopscore.review.schema import Action, Decision, QueueItem
 from slopscore.web import images as web_images
 from slopscore.web.app import create_app
@@ -224,9 +226,10 @@ def test_user_supplied_text_is_escaped_on_every_page(tmp_path):
     "/works/image?key=/etc/passwd",
     "/works/image?key=file:///etc/passwd",
     "/works/image?key=u000&size=..%2F..%2Fetc%2Fpasswd",
-    "/static/../src/slopscore/moderation.py",
-    "/static/%2e%2e/moderation.py",
-    "/static/..%2Fmoderation.py",
+    "/static/../app.py",  # web/app.py sits beside web/static/
+    "/static/%2e%2e/app.py",
+    "/static/..%2Fapp.py",
+    "/static/..%2F..%2Freview%2Fdecisions.py",
     "/etc/passwd",
 ])
 def test_images_are_served_by_id_only_and_traversal_reads_no_file(app_engine, monkeypatch, url):

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import insert
 
+from slopscore.review.accounts import create_moderator
 from slopscore.review.database import open_queue
 from slopscore.review.ingest import upsert_scores
-from slopscore.review.moderation import create_moderator
 from slopscore.review.schema import Artwork
 from slopscore.web.app import create_app
 

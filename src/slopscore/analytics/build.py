@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from slopscore.analytics import metrics, render
+from slopscore.analytics import dismissals, model_versions, render, review_thresholds
 from slopscore.analytics.data import QueueData, load_queue_data, open_for_report
 from slopscore.analytics.render import Section, Table, interval, number, pct, rate_cells
 from slopscore.review.database import redacted
@@ -71,9 +71,9 @@ class ReportOutcome:
         ``top_dismissed``, ``calibration``, ``thresholds``, ``drift``, ``models``).
     n_scored : int
         Scored queue items in scope.
-    overall : metrics.Rate
+    overall : dismissals.Rate
         Overall dismissal rate (counts, rate and Wilson 95% interval in [0, 1]).
-    calibration : metrics.Calibration
+    calibration : review_thresholds.Calibration
         ECE and Brier in [0, 1] (lower is better), or not enough data.
     model_versions : list of str
     simulated : bool
@@ -85,8 +85,8 @@ class ReportOutcome:
     html: Path
     csv: dict[str, Path]
     n_scored: int
-    overall: metrics.Rate
-    calibration: metrics.Calibration
+    overall: dismissals.Rate
+    calibration: review_thresholds.Calibration
     model_versions: list[str]
     simulated: bool
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -94,8 +94,9 @@ class ReportOutcome:
 
 def build_report(engine_or_url: Engine | str, out_html: str | os.PathLike[str], *,
                  since: date | datetime | str | None = None, model_version: str | None = None,
-                 min_reviewed: int = metrics.DEFAULT_MIN_REVIEWED,
-                 thresholds=metrics.DEFAULT_THRESHOLDS, n_bins: int = 10) -> ReportOutcome:
+                 min_reviewed: int = dismissals.DEFAULT_MIN_REVIEWED,
+                 thresholds=review_thresholds.DEFAULT_THRESHOLDS,
+                 n_bins: int = 10) -> ReportOutcome:
     """Write the analyst report (HTML + CSV tables) for a review queue.
 
     Parameters
@@ -155,16 +156,16 @@ def build_report(engine_or_url: Engine | str, out_html: str | os.PathLike[str], 
 def _compute(data: QueueData, min_reviewed: int, thresholds, n_bins: int):
     """Every table (for CSV) and every section (for HTML)."""
     reviewed, items = data.reviewed, data.items
-    overall = metrics.dismissal_rate(reviewed, min_reviewed)
-    weekly = metrics.weekly_dismissal_rates(reviewed, min_reviewed)
-    segments = metrics.segment_dismissal_rates(reviewed, min_reviewed)
-    top = metrics.top_dismissed(reviewed)
-    cal = metrics.calibration(reviewed, min_count=min_reviewed, n_bins=n_bins)
-    table = metrics.threshold_table(items, reviewed, thresholds=thresholds, min_count=min_reviewed,
-                                    since=data.since)
-    drift = metrics.score_drift(items, data.references, min_count=min_reviewed)
-    models = metrics.model_comparison(items, reviewed, drift=drift, min_count=min_reviewed,
-                                      n_bins=n_bins)
+    overall = dismissals.dismissal_rate(reviewed, min_reviewed)
+    weekly = dismissals.weekly_dismissal_rates(reviewed, min_reviewed)
+    segments = dismissals.segment_dismissal_rates(reviewed, min_reviewed)
+    top = dismissals.top_dismissed(reviewed)
+    cal = review_thresholds.calibration(reviewed, min_count=min_reviewed, n_bins=n_bins)
+    table = review_thresholds.threshold_table(items, reviewed, thresholds=thresholds,
+                                              min_count=min_reviewed, since=data.since)
+    drift = model_versions.score_drift(items, data.references, min_count=min_reviewed)
+    models = model_versions.model_comparison(items, reviewed, drift=drift,
+                                             min_count=min_reviewed, n_bins=n_bins)
     rank = {version: i for i, version in enumerate(data.version_order)}  # oldest first
     drift = sorted(drift, key=lambda d: rank.get(d.model_version, len(rank)))
     models = models.sort_values("model_version", key=lambda c: c.map(rank), kind="stable",
@@ -204,7 +205,7 @@ def _compute(data: QueueData, min_reviewed: int, thresholds, n_bins: int):
         ("95% interval (Wilson)", rate_cells(overall.status, overall.rate, overall.ci_low,
                                              overall.ci_high)[1]),
         ("expected calibration error (ECE)", number(cal.ece) if cal.ece is not None
-         else metrics.NOT_ENOUGH_DATA),
+         else dismissals.NOT_ENOUGH_DATA),
         ("decisions from", _span(reviewed["decided_at"]) if len(reviewed) else "no decisions"),
         ("model versions", ", ".join(versions) or "none"),
         ("minimum reviewed items per rate", str(min_reviewed)),
@@ -217,7 +218,7 @@ def _compute(data: QueueData, min_reviewed: int, thresholds, n_bins: int):
                               "summary": summary, "notes": notes}
 
 
-def _calibration_rows(cal: metrics.Calibration) -> pd.DataFrame:
+def _calibration_rows(cal: review_thresholds.Calibration) -> pd.DataFrame:
     """Reliability bins with the headline numbers on every row (one row of counts when too few)."""
     bins = cal.table()
     if bins.empty:
@@ -230,7 +231,7 @@ def _span(stamps: pd.Series) -> str:
     return f"{stamps.min():%Y-%m-%d} to {stamps.max():%Y-%m-%d}"
 
 
-def _fpr_section(overall: metrics.Rate, weekly: pd.DataFrame) -> Section:
+def _fpr_section(overall: dismissals.Rate, weekly: pd.DataFrame) -> Section:
     section = Section("False positives: overall and by week", "fpr", paragraphs=[
         "How often reviewed items were dismissed (no concern, or the member's clarification "
         "cleared it). Every dismissal is a person whose work was put in front of a moderator "
@@ -247,7 +248,8 @@ def _fpr_section(overall: metrics.Rate, weekly: pd.DataFrame) -> Section:
 _MAX_SMALL_TAGS = 25
 
 
-def _segment_section(segments: pd.DataFrame, overall: metrics.Rate, min_reviewed: int) -> Section:
+def _segment_section(segments: pd.DataFrame, overall: dismissals.Rate,
+                     min_reviewed: int) -> Section:
     section = Section("False positives by segment", "segments", paragraphs=[
         "Are some groups of artists flagged without a concern more often? Rates need at least "
         f"{min_reviewed} reviewed items in the segment value; smaller groups show their counts "
@@ -286,14 +288,14 @@ def _top_section(top: pd.DataFrame) -> Section:
                        "latest action", "decided (UTC)"], rows)])
 
 
-def _calibration_section(cal: metrics.Calibration) -> Section:
+def _calibration_section(cal: review_thresholds.Calibration) -> Section:
     section = Section("Calibration of the triage score", "calibration", paragraphs=[
         "The triage score states the estimated chance that a reviewer confirms a concern. Among "
         "reviewed items, does that chance match what reviewers decided?"])
     if cal.status != "ok":
         section.tables.append(Table(["reviewed items with a score", "confirmed", "ECE", "Brier"],
-                                    [[str(cal.n), str(cal.n_confirmed), metrics.NOT_ENOUGH_DATA,
-                                      metrics.NOT_ENOUGH_DATA]]))
+                                    [[str(cal.n), str(cal.n_confirmed), dismissals.NOT_ENOUGH_DATA,
+                                      dismissals.NOT_ENOUGH_DATA]]))
         return section
     section.tables.append(Table(["reviewed items with a score", "confirmed", "ECE", "Brier"],
                                 [[str(cal.n), str(cal.n_confirmed), number(cal.ece),
@@ -337,7 +339,7 @@ def _threshold_section(table: pd.DataFrame, min_reviewed: int) -> Section:
     return section
 
 
-def _drift_section(drift: list[metrics.Drift]) -> Section:
+def _drift_section(drift: list[model_versions.Drift]) -> Section:
     rows = [[d.model_version, str(d.n), number(d.psi) if d.psi is not None else "",
              d.message or _psi_reading(d.psi)] for d in drift]
     section = Section("Score drift against the training distribution", "drift", paragraphs=[
@@ -364,8 +366,8 @@ def _model_section(models: pd.DataFrame) -> Section:
             str(r.model_version), str(r.scored), str(r.reviewed), str(r.confirmed),
             str(r.dismissed), *rate_cells(r.status, r.dismissal_rate, r.ci_low, r.ci_high),
             number(r.mean_score),
-            number(r.ece) if pd.notna(r.ece) else metrics.NOT_ENOUGH_DATA,
-            number(r.auroc) if r.auroc_status == "ok" else metrics.NOT_ENOUGH_DATA,
+            number(r.ece) if pd.notna(r.ece) else dismissals.NOT_ENOUGH_DATA,
+            number(r.auroc) if r.auroc_status == "ok" else dismissals.NOT_ENOUGH_DATA,
             number(r.psi) if pd.notna(r.psi) else "",
         ])
     return Section("Model versions compared", "models", paragraphs=[

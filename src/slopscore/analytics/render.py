@@ -1,9 +1,10 @@
 """Draw the analyst report: matplotlib plots, one self-contained HTML file, CSV tables.
 
-:mod:`.metrics` computes; this module formats and draws. Plots are PNG data URIs inside
-the HTML, so it opens offline; the Jinja2 template autoescapes every string (titles,
-tags and ids come from strangers). CSV cells that a spreadsheet would run as a formula
-(starting with ``=``, ``+``, ``-``, ``@``) are prefixed with ``'``.
+:mod:`.dismissals`, :mod:`.review_thresholds` and :mod:`.model_versions` compute; this module
+formats and draws. Plots are PNG data URIs inside the HTML, so it opens offline; the Jinja2
+template autoescapes every string (titles, tags and ids come from strangers). CSV cells that
+a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``) are prefixed
+with ``'``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from slopscore.analytics.metrics import NOT_ENOUGH_DATA, Calibration, Drift, Rate
+from slopscore.analytics.dismissals import NOT_ENOUGH_DATA, Rate
+from slopscore.analytics.model_versions import Drift
+from slopscore.analytics.review_thresholds import Calibration
 
 __all__ = ["Figure", "Table", "csv_paths", "drift_figure", "page_html", "reliability_png",
            "segment_figure", "threshold_figure", "weekly_figure", "write_csv"]

@@ -40,8 +40,9 @@ from slopscore.config import Settings
 from slopscore.embedding.cache import EmbeddingCache
 from slopscore.media.manifest import Label, ManifestRow, RowError, count_manifest_rows, iter_manifest
 from slopscore.model.scorer import Scorer
-from slopscore.signals.duplicates import PdqIndex, cross_account_duplicates, find_near_duplicates
+from slopscore.signals.duplicates import cross_account_duplicates, find_near_duplicates
 from slopscore.signals.feature_table import add_context_features
+from slopscore.signals.pdq_index import PdqIndex
 
 __all__ = ["BatchJobSummary", "QueueSink", "run_batch_job"]
 

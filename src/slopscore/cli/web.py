@@ -128,7 +128,8 @@ moderator_app = typer.Typer(help="Moderator accounts (passwords are stored as sa
 def moderator_add(username: Annotated[str, typer.Argument(help="Sign-in name.")],
                   db: DbOption = DEFAULT_DB, password_stdin: PasswordStdin = False) -> None:
     """Create a moderator account; the password is asked for (hidden) or read from stdin."""
-    from slopscore.review.moderation import InvalidInput, create_moderator
+    from slopscore.review.accounts import create_moderator
+    from slopscore.review.validation import InvalidInput
 
     engine = _open(db)
     try:
@@ -142,7 +143,8 @@ def moderator_add(username: Annotated[str, typer.Argument(help="Sign-in name.")]
 def moderator_passwd(username: str, db: DbOption = DEFAULT_DB,
                      password_stdin: PasswordStdin = False) -> None:
     """Set a moderator's password."""
-    from slopscore.review.moderation import InvalidInput, ItemNotFound, set_password
+    from slopscore.review.accounts import set_password
+    from slopscore.review.validation import InvalidInput, ItemNotFound
 
     engine = _open(db)
     try:
@@ -153,7 +155,8 @@ def moderator_passwd(username: str, db: DbOption = DEFAULT_DB,
 
 
 def _set_active(username: str, db: str, active: bool) -> None:
-    from slopscore.review.moderation import ItemNotFound, set_active
+    from slopscore.review.accounts import set_active
+    from slopscore.review.validation import ItemNotFound
 
     try:
         set_active(_open(db), username, active)
@@ -195,7 +198,8 @@ def decisions_export(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Export each upload's latest decision as a training label (review_outcome)."""
-    from slopscore.review.moderation import InvalidInput, export_decisions
+    from slopscore.review.export import export_decisions
+    from slopscore.review.validation import InvalidInput
 
     engine = _open(db)
     try:

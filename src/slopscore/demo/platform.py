@@ -9,7 +9,8 @@ many accounts, and cold-start accounts. Labels describe the generator's intent.
 The classes overlap as on real platforms: half of the human artists paint digitally
 (smooth airbrushed glows or clean vector shapes, little or no grain) and every slop
 account has its own finishing pipeline (clean, film grain, upscaler halos, JPEG re-saves
-or a painterly filter). The drawing procedures live in ``slopscore.demo.drawing``.
+or a painterly filter). The drawing procedures live in
+``slopscore.demo.human_art`` and ``slopscore.demo.generator_art``.
 """
 
 from __future__ import annotations
@@ -25,19 +26,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from slopscore.demo.drawing import (
-    DIGITAL,
-    FINISHES,
-    TRADITIONAL,
-    Style,
-    assisted_image,
-    generator_image,
-    generator_params,
-    human_image,
-    jitter,
-    protest_image,
-    random_style,
-)
+from slopscore.demo.generator_art import FINISHES, generator_image, generator_params, jitter, protest_image
+from slopscore.demo.human_art import DIGITAL, TRADITIONAL, Style, assisted_image, human_image, random_style
 
 COLUMNS = ("item_id", "artist_id", "path", "uploaded_at", "label", "declared_ai",
            "has_process_notes", "title", "tags")

@@ -120,7 +120,8 @@ def _held_out_history(history: Path, artists: frozenset[str], folder: Path) -> P
 
 def _demo_moderator(database) -> str:
     """A ``demo`` moderator account with a fresh random password (printed once)."""
-    from slopscore.review.moderation import InvalidInput, create_moderator, set_password
+    from slopscore.review.accounts import create_moderator, set_password
+    from slopscore.review.validation import InvalidInput
 
     password = secrets.token_urlsafe(12)
     try:

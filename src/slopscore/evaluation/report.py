@@ -1,9 +1,10 @@
 """Draw evaluation results: plots (matplotlib) and one self-contained HTML report (Jinja2).
 
-:mod:`slopscore.evaluation.metrics` computes; this module only draws. matplotlib is imported
-inside the drawing functions, so importing this module is cheap. The HTML embeds
-every plot as a PNG data URI and escapes every string, so it opens offline and
-untrusted titles or tags cannot inject markup.
+The metric modules (:mod:`slopscore.evaluation.metrics`, ``calibration``, ``intervals``,
+``verdicts``) compute; this module only draws. matplotlib is imported inside the drawing
+functions, so importing this module is cheap. The HTML embeds every plot as a PNG data URI
+and escapes every string, so it opens offline and untrusted titles or tags cannot inject
+markup.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from slopscore.evaluation.metrics import ReliabilityCurve
+from slopscore.evaluation.calibration import ReliabilityCurve
 
 __all__ = ["EvaluationReport", "reliability_figure", "roc_pr_figure", "score_histogram_figure",
            "write_html_report"]

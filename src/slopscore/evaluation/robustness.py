@@ -9,7 +9,7 @@ import pandas as pd
 from PIL import Image
 
 from slopscore.embedding.encoder import ImageEncoder, embed_sources
-from slopscore.evaluation import metrics as metrics_lib
+from slopscore.evaluation.verdicts import verdict_flip_rate
 from slopscore.media.decode import DEFAULT_MAX_BYTES, ImageLoadError, load_image, read_source
 from slopscore.model.detector import AIDetector
 
@@ -42,7 +42,7 @@ def verdict_flips(frame: pd.DataFrame, p_ai: np.ndarray, encoder: ImageEncoder,
 
     Returns
     -------
-    dict of str to :class:`slopscore.evaluation.metrics.FlipRate`
+    dict of str to :class:`slopscore.evaluation.verdicts.FlipRate`
         Per perturbation: items, flipped, rate in [0, 1] (lower = more robust), Wilson interval.
     """
     rows = np.arange(len(frame))[np.isfinite(p_ai)][:max_items]
@@ -59,5 +59,5 @@ def verdict_flips(frame: pd.DataFrame, p_ai: np.ndarray, encoder: ImageEncoder,
         vectors = [r.vector for r in embed_sources(perturbed, encoder, num_workers=0,
                                                    batch_size=batch_size)]
         p_new = detector.predict_ai_probability(np.stack(vectors))
-        results[name] = metrics_lib.verdict_flip_rate(p_ai[keep], p_new, 0.5)
+        results[name] = verdict_flip_rate(p_ai[keep], p_new, 0.5)
     return results

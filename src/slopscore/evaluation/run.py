@@ -1,7 +1,8 @@
 """Evaluate scored, labelled items: metrics, plots and the HTML report.
 
-Numbers come from :mod:`slopscore.evaluation.metrics`, drawing from :mod:`slopscore.evaluation.report`;
-this module decides what an evaluation contains.
+Numbers come from :mod:`slopscore.evaluation.metrics`, :mod:`slopscore.evaluation.calibration`
+and :mod:`slopscore.evaluation.verdicts`, drawing from :mod:`slopscore.evaluation.report`; this
+module decides what an evaluation contains.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import pandas as pd
 
 from slopscore.config import Settings
 from slopscore.embedding.encoder import ImageEncoder
-from slopscore.evaluation import metrics as metrics_lib
+from slopscore.evaluation.calibration import reliability_curve
+from slopscore.evaluation.metrics import precision_within_daily_budget, summarise
 from slopscore.evaluation.report import (
     EvaluationReport,
     reliability_figure,
@@ -26,6 +28,7 @@ from slopscore.evaluation.report import (
     write_html_report,
 )
 from slopscore.evaluation.robustness import verdict_flips
+from slopscore.evaluation.verdicts import segment_false_positive_rates
 from slopscore.media.manifest import Label
 from slopscore.model.scorer import Scorer
 
@@ -79,16 +82,16 @@ def evaluate_scored(
     triage = scored["triage_score"].to_numpy(dtype=float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        detector = metrics_lib.summarise(y_ai, p_ai)
-        queue = metrics_lib.summarise(y_violation, triage)
+        detector = summarise(y_ai, p_ai)
+        queue = summarise(y_violation, triage)
     metrics = {f"detector_{k}": v for k, v in detector.items()}
     metrics.update({f"triage_{k}": v for k, v in queue.items()})
     days = frame["uploaded_at"].dt.strftime("%Y-%m-%d").to_numpy()
     budget = settings.training.review_budget_per_day
-    metrics[f"triage_precision_daily_budget_{budget}"] = metrics_lib.precision_within_daily_budget(
+    metrics[f"triage_precision_daily_budget_{budget}"] = precision_within_daily_budget(
         y_violation, triage, days, budget)
     flagged = triage >= settings.triage.review_threshold
-    segments = metrics_lib.segment_false_positive_rates(
+    segments = segment_false_positive_rates(
         y_violation, flagged, _segments(frame), min_count=settings.training.segment_min_count)
     robustness = {}
     if encoder is not None and scorer is not None:
@@ -98,10 +101,10 @@ def evaluate_scored(
     metrics.update({f"flip_rate_{k}": v.flip_rate for k, v in robustness.items()})
     figures = {
         "detector reliability": save_figure(reliability_figure(
-            metrics_lib.reliability_curve(y_ai, p_ai, n_bins=10), "P(AI) reliability"),
+            reliability_curve(y_ai, p_ai, n_bins=10), "P(AI) reliability"),
             out_dir / "plots" / "detector_reliability.png"),
         "triage reliability": save_figure(reliability_figure(
-            metrics_lib.reliability_curve(y_violation, triage, n_bins=10), "triage score reliability"),
+            reliability_curve(y_violation, triage, n_bins=10), "triage score reliability"),
             out_dir / "plots" / "triage_reliability.png"),
         "detector ROC and PR": save_figure(roc_pr_figure(y_ai, p_ai, "P(AI)"),
                                            out_dir / "plots" / "detector_roc_pr.png"),

@@ -2,7 +2,7 @@
 
 SQLite by default (a file beside the demo, or any path); PostgreSQL by URL
 (``postgresql+psycopg://user:password@host/db``, with the ``postgres`` extra).
-The schema only ever changes through the migrations in ``slopscore/migrations``.
+The schema only ever changes through the migrations in ``slopscore/review/migrations``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Tables of the review queue database (SQLAlchemy ORM), and the policy's vocabulary.
 
 The schema is created and evolved only by the Alembic migrations in
-``slopscore/migrations`` (see :func:`slopscore.review.database.open_queue`); nothing here
+``slopscore/review/migrations`` (see :func:`slopscore.review.database.open_queue`); nothing here
 calls ``create_all``.
 
 Statuses and actions follow the platform policy: a moderator dismisses an item

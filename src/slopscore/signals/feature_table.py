@@ -17,12 +17,12 @@ import pandas as pd
 
 from slopscore.media.manifest import Label, ManifestRow
 from slopscore.signals.duplicates import (
-    PdqHash,
-    PdqIndex,
     cross_account_duplicates,
     find_near_duplicates,
     within_artist_duplicates,
 )
+from slopscore.signals.pdq import PdqHash
+from slopscore.signals.pdq_index import PdqIndex
 from slopscore.signals.portfolio import FEATURE_NAMES, PortfolioConfig, portfolio_features
 
 __all__ = ["ContextSettings", "add_context_features", "build_feature_table", "manifest_frame"]

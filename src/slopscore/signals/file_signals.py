@@ -23,7 +23,7 @@ from slopscore.media.decode import (
     read_source,
 )
 from slopscore.provenance.reader import read_provenance
-from slopscore.signals.duplicates import pdq_hash
+from slopscore.signals.pdq import pdq_hash
 
 __all__ = ["FILE_SIGNAL_COLUMNS", "SIGNALS_VERSION", "FileSignalReader", "empty_signals",
            "file_signals"]

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from slopscore.review.moderation import DEFAULT_CLAIM_SECONDS, MAX_CLAIM_SECONDS
+from slopscore.review.decisions import DEFAULT_CLAIM_SECONDS, MAX_CLAIM_SECONDS
 from slopscore.web import auth, images, routes_admin, routes_item, routes_queue
 from slopscore.web.auth import LoginRequired, LoginThrottle, login_redirect
 from slopscore.web.queue_query import StatusCounts

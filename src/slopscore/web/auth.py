@@ -18,7 +18,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
-from slopscore.review.moderation import authenticate, is_active
+from slopscore.review.accounts import authenticate, is_active
 from slopscore.web.render import render
 from slopscore.web.security import new_csrf_token
 

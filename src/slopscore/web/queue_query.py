@@ -24,8 +24,8 @@ from enum import Enum
 from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.engine import Engine
 
-from slopscore.review.moderation import InvalidInput, clean_text
 from slopscore.review.schema import QueueItem, Status
+from slopscore.review.validation import InvalidInput, clean_text
 
 __all__ = ["Cursor", "PAGE_SIZES", "QueueFilter", "QueuePage", "QueueRow", "SortKey", "StatusCounts",
            "count_items", "fetch_page", "json_texts"]

@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from slopscore.review.moderation import as_utc
+from slopscore.review.validation import as_utc
 from slopscore.web.security import csrf_token
 
 __all__ = ["flash", "make_environment", "render", "score_meaning"]

@@ -7,15 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse
 
-from slopscore.review.moderation import (
+from slopscore.review.decisions import audit_log
+from slopscore.review.messages import (
     MAX_TEMPLATE_CHARS,
     MAX_TEMPLATE_NAME_CHARS,
-    InvalidInput,
-    ItemNotFound,
-    audit_log,
     list_templates,
     save_template,
 )
+from slopscore.review.validation import InvalidInput, ItemNotFound
 from slopscore.web.auth import CurrentModerator
 from slopscore.web.item_query import MAX_ROW_ID, row_id
 from slopscore.web.render import flash, render

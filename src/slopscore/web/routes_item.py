@@ -13,25 +13,21 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
-from slopscore.review.moderation import (
-    MAX_MESSAGE_CHARS,
+from slopscore.review.decisions import (
     MAX_NOTE_CHARS,
     OPEN_STATUSES,
     ClaimConflict,
-    InvalidInput,
     InvalidTransition,
-    ItemNotFound,
     allowed_actions,
     artist_history,
     claim_item,
-    concern_text,
     decide,
     item_history,
-    list_templates,
     release_claim,
-    render_message,
 )
+from slopscore.review.messages import MAX_MESSAGE_CHARS, concern_text, list_templates, render_message
 from slopscore.review.schema import Action, Status
+from slopscore.review.validation import InvalidInput, ItemNotFound
 from slopscore.web.auth import CurrentModerator, safe_next
 from slopscore.web.item_query import breakdown, load_item, nearest_works, recent_works, row_id
 from slopscore.web.queue_query import json_texts

@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
-from slopscore.review.moderation import InvalidInput, as_utc, utcnow
 from slopscore.review.schema import Status
+from slopscore.review.validation import InvalidInput, as_utc, utcnow
 from slopscore.web.auth import CurrentModerator
 from slopscore.web.queue_query import (
     PAGE_SIZES,
