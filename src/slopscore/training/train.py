@@ -22,6 +22,7 @@ from sklearn.model_selection import GroupKFold
 from slopscore.batch.embed_job import open_encoder
 from slopscore.batch.feature_pipeline import prepare_features
 from slopscore.config import Settings
+from slopscore.embedding.backbones import LoadedBackbone
 from slopscore.evaluation.run import EvaluationOutcome, evaluate_scored, targets
 from slopscore.model.detector import AIDetector, SplitError, grouped_split
 from slopscore.model.registry import RegisteredScorer, load_scorer_model, log_evaluation_run, log_scorer_run
@@ -29,7 +30,7 @@ from slopscore.model.scorer import Scorer, ScorerInfo, score_histogram, signals_
 from slopscore.model.triage import FEATURES as TRIAGE_FEATURES
 from slopscore.model.triage import TriageModel
 
-__all__ = ["TrainOutcome", "evaluate_model", "train", "training_digest"]
+__all__ = ["TrainOutcome", "evaluate_model", "fit_scorer", "train", "training_digest"]
 
 @dataclass
 class TrainOutcome:
@@ -100,6 +101,36 @@ def _triage_model(train_frame: pd.DataFrame, settings: Settings) -> TriageModel:
     return TriageModel.fit(signals_from_frame(train_frame, p_oof), y_violation.astype(bool))
 
 
+def fit_scorer(train_frame: pd.DataFrame, settings: Settings, backbone: LoadedBackbone) -> Scorer:
+    """Fit the calibrated detector and the triage combination on labelled feature rows.
+
+    Parameters
+    ----------
+    train_frame : pandas.DataFrame
+        Labelled rows with embeddings (from :func:`slopscore.batch.feature_pipeline.prepare_features`),
+        all on the fitting side of an artist-grouped split.
+    settings : Settings
+    backbone : LoadedBackbone
+        The backbone that produced the embeddings (its id is stored with the scorer).
+
+    Returns
+    -------
+    Scorer
+        Unregistered (``model_version`` is ``local``); :func:`train` logs and registers it.
+    """
+    y_ai, _ = targets(train_frame)
+    detector = AIDetector(calibration=settings.training.calibration,
+                          random_state=settings.training.random_state)
+    detector.fit(_matrix(train_frame), y_ai, train_frame["artist_id"].to_numpy())
+    info = ScorerInfo(
+        backbone=settings.embedding.backbone, backbone_id=backbone.backbone_id,
+        preprocess_id=backbone.preprocess.id, embed_dim=backbone.embed_dim,
+        training_digest=training_digest(train_frame), n_training_items=len(train_frame),
+        feature_names=[f"embedding[0..{backbone.embed_dim - 1}]", *TRIAGE_FEATURES],
+    )
+    return Scorer(info, detector, _triage_model(train_frame, settings))
+
+
 def train(
     manifest: str | os.PathLike[str],
     settings: Settings,
@@ -129,20 +160,11 @@ def train(
     frame = _labelled(prepared.frame)
     train_rows, test_rows = _split(frame, settings)
     train_frame, test_frame = frame.iloc[train_rows], frame.iloc[test_rows]
-    y_ai, _ = targets(train_frame)
-    detector = AIDetector(calibration=settings.training.calibration,
-                          random_state=settings.training.random_state)
-    detector.fit(_matrix(train_frame), y_ai, train_frame["artist_id"].to_numpy())
-    triage = _triage_model(train_frame, settings)
+    scorer = fit_scorer(train_frame, settings, backbone)
+    detector, triage = scorer.detector, scorer.triage
     log(f"detector: C={detector.C_}, {detector.calibration_method_} calibration on "
         f"{detector.n_calibration_} items of held-out artists; triage weights: {triage.source}")
-    info = ScorerInfo(
-        backbone=settings.embedding.backbone, backbone_id=backbone.backbone_id,
-        preprocess_id=backbone.preprocess.id, embed_dim=backbone.embed_dim,
-        training_digest=training_digest(train_frame), n_training_items=len(train_frame),
-        feature_names=[f"embedding[0..{backbone.embed_dim - 1}]", *TRIAGE_FEATURES],
-    )
-    scorer = Scorer(info, detector, triage)
+    info = scorer.info
     test_scores = scorer.score_frame(test_frame)
     scorer.info = replace(info, reference_histogram=score_histogram(test_scores["triage_score"]))
     evaluation = evaluate_scored(
