@@ -46,7 +46,7 @@ def out_of_source_p_ai(X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.n
     p = np.full(len(y), np.nan)
     for train, test in GroupKFold(n_splits=5).split(X, y, groups):
         try:
-            detector = AIDetector(calibration="sigmoid", calibration_fraction=0.3)
+            detector = AIDetector(calibration="sigmoid")
             p[test] = detector.fit(X[train], y[train], groups[train]).predict_ai_probability(X[test])
         except SplitError as exc:
             print(f"  a fold was skipped: {exc}")

@@ -59,7 +59,18 @@ def test_probabilities_are_valid_and_rank_like_the_truth():
     assert np.all((proba >= 0) & (proba <= 1))
     p_ai = model.predict_ai_probability(X)
     assert p_ai[y == 1].mean() > p_ai[y == 0].mean() + 0.2
-    assert model.C_ in model.Cs and model.n_fit_ + model.n_calibration_ == len(X)
+    assert model.C_ in model.Cs and model.n_fit_ == len(X)
+
+
+def test_every_labelled_item_helps_calibrate_and_its_check_is_out_of_fold():
+    X, y, groups = _data(seed=2)
+    model = AIDetector().fit(X, y, groups)
+    assert model.n_calibration_ == len(X)  # cross-fitted: no items set aside
+    assert model.train_prevalence_ == pytest.approx(y.mean()) and model.training_rate == model.train_prevalence_
+    honest = model.oof_probability_
+    assert np.isfinite(honest).all() and abs(honest.mean() - y.mean()) < 0.05
+    # a head that saw the items is more confident on them than the out-of-fold check
+    assert brier_score_loss(y, model.predict_ai_probability(X)) < brier_score_loss(y, honest)
 
 
 @pytest.mark.parametrize("method", ["sigmoid", "isotonic", "temperature"])

@@ -219,7 +219,7 @@ def naive_features(data: dict, config: PortfolioConfig) -> dict[str, np.ndarray]
         history = same_artist_between(i, -np.inf, times[i] - config.burst_window_s)
         prior = config.burst_prior_windows
         usual = (sum(window_counts[j] for j in history) + prior) / (len(history) + prior)
-        out["burst_ratio"][i] = window_counts[i] / usual
+        out["burst_ratio"][i] = window_counts[i] / usual if history else np.nan
     return out
 
 
@@ -260,14 +260,16 @@ def test_a_burst_of_near_duplicates_stands_out_and_a_weekly_pace_does_not():
     assert features.uploads_in_window[-1] == 9
     assert features.burst_ratio[-1] > 5
     np.testing.assert_array_equal(features.recent_near_duplicates[:weekly], 0)
-    assert (features.burst_ratio[:weekly] <= 1.0 + 1e-12).all()
+    assert np.isnan(features.burst_ratio[0]) and (features.burst_ratio[1:weekly] <= 1.0 + 1e-12).all()
 
 
-def test_a_new_artist_gets_the_prior_not_an_infinite_ratio():
+def test_a_new_account_has_no_usual_rate():
     vectors = unit(np.eye(4))
     features = portfolio_features(vectors, ["new"] * 4, np.zeros(4, np.int64), np.ones(4, bool))
     np.testing.assert_array_equal(features.uploads_in_window, 4)
-    np.testing.assert_array_equal(features.burst_ratio, 4.0)
+    assert np.isnan(features.burst_ratio).all()  # no "4x this artist's usual rate" for a newcomer
+    later = portfolio_features(vectors, ["new"] * 4, np.array([0, 0, 2, 2]) * HOUR, np.ones(4, bool))
+    assert np.isnan(later.burst_ratio[:2]).all() and np.isfinite(later.burst_ratio[2:]).all()
 
 
 def test_identical_timestamps_are_not_earlier_than_each_other():

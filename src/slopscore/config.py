@@ -90,12 +90,13 @@ class PortfolioSettings(_Frozen):
 
 
 class TriageSettings(_Frozen):
-    """The triage combination: default weights until enough reviewer decisions exist."""
+    """The triage combination: default weights unless a learned one proves better."""
 
     weights: dict[str, float] = Field(default_factory=dict)
     min_decisions: int = Field(200, ge=10)
     min_per_class: int = Field(20, ge=1)
     review_threshold: float = Field(0.5, gt=0, lt=1)
+    new_account_usual_uploads: float = Field(10.0, ge=1)
 
     @field_validator("weights")
     @classmethod
@@ -104,6 +105,12 @@ class TriageSettings(_Frozen):
 
         TriageModel.from_config(value)  # raises with the names and signs allowed
         return value
+
+
+class ScoringSettings(_Frozen):
+    """What the shown probabilities mean on this platform."""
+
+    base_rate: float = Field(0.05, gt=0, lt=1)
 
 
 class TrainingSettings(_Frozen):
@@ -142,6 +149,7 @@ class Settings(_Frozen):
     images: ImageSettings = ImageSettings()
     portfolio: PortfolioSettings = PortfolioSettings()
     triage: TriageSettings = TriageSettings()
+    scoring: ScoringSettings = ScoringSettings()
     training: TrainingSettings = TrainingSettings()
     tracking: TrackingSettings = TrackingSettings()
     batch: BatchSettings = BatchSettings()

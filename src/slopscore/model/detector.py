@@ -4,22 +4,23 @@
 arguments are stored verbatim, validation happens in ``fit``, learned state ends
 in ``_``, ``fit`` returns ``self``, and ``predict_proba`` checks it is fitted.
 
-Every split is grouped by artist: the regularisation strength is chosen by
-grouped cross-validation on the fitting artists, and the calibrator is fitted on
-*other* artists' works, so no artist's style leaks from fitting into calibration.
+Every split is grouped by artist: the regularisation strength is chosen by grouped
+cross-validation, and the calibrator is *cross-fitted*: each item's score comes from a
+head fitted on other artists' works, so every labelled item helps calibrate and no
+artist's style leaks from fitting into calibration. The probabilities are for the
+training set's AI share (:attr:`AIDetector.train_prevalence_`); the scorer moves them to
+the platform's base rate.
 """
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, GroupShuffleSplit
 from sklearn.utils.validation import check_is_fitted
+
+from slopscore.model.calibrators import METHODS, fit_calibrator
 
 __all__ = ["AIDetector", "SplitError", "grouped_split"]
 
@@ -78,12 +79,11 @@ class AIDetector(ClassifierMixin, BaseEstimator):
     Cs : sequence of float
         Inverse regularisation strengths tried by grouped cross-validation.
     n_splits : int
-        Folds (by artist) for choosing ``C``; reduced when there are fewer artists.
+        Folds (by artist) for choosing ``C`` and for cross-fitting the calibrator;
+        reduced when there are fewer artists.
     calibration : {"auto", "sigmoid", "isotonic", "temperature"}
         ``auto``: sigmoid (Platt) below ``isotonic_min_samples`` calibration
         samples, isotonic at or above (isotonic overfits small sets).
-    calibration_fraction : float
-        Share of artists held out from fitting to fit the calibrator.
     isotonic_min_samples : int
     class_weight : {"balanced", None}
         Passed to the logistic head; calibration restores true probabilities.
@@ -95,24 +95,29 @@ class AIDetector(ClassifierMixin, BaseEstimator):
         The chosen regularisation strength.
     calibration_method_ : str
     n_fit_, n_calibration_ : int
-        Samples used for fitting and for calibration (disjoint artists).
+        Samples the final head was fitted on, and out-of-fold scores the calibrator was
+        fitted on (cross-fitted: every labelled item whose artist could be held out).
+    train_prevalence_ : float
+        Share of AI among the calibration items: the base rate :meth:`predict_proba`
+        is calibrated for (see :func:`slopscore.model.base_rate.shift_prior`).
+    oof_probability_ : ndarray of shape (n_samples,)
+        Calibrated P(AI) of each fitting item from a head and a calibrator that never saw
+        its artist (NaN where its fold could not be fitted): an honest calibration check.
     classes_ : ndarray of shape (2,)
         ``[0, 1]``: 1 means AI-generated (``ai_assisted`` or ``ai_slop``).
     """
 
     def __init__(self, Cs=(0.01, 0.1, 1.0, 10.0, 100.0), n_splits=5, calibration="auto",
-                 calibration_fraction=0.3, isotonic_min_samples=1000,
-                 class_weight="balanced", random_state=0):
+                 isotonic_min_samples=1000, class_weight="balanced", random_state=0):
         self.Cs = Cs
         self.n_splits = n_splits
         self.calibration = calibration
-        self.calibration_fraction = calibration_fraction
         self.isotonic_min_samples = isotonic_min_samples
         self.class_weight = class_weight
         self.random_state = random_state
 
     def fit(self, X, y, groups):
-        """Fit the head on some artists and calibrate it on the others.
+        """Fit the head on every artist and its calibrator on out-of-fold scores.
 
         Parameters
         ----------
@@ -120,32 +125,60 @@ class AIDetector(ClassifierMixin, BaseEstimator):
         y : array of shape (n_samples,)
             1 for AI (assisted or slop), 0 for human.
         groups : array of shape (n_samples,)
-            Artist ids; no artist is split across fitting and calibration.
+            Artist ids; no artist's works are scored by a head fitted on them.
+
+        Raises
+        ------
+        SplitError
+            Fewer than 2 artists, or no fold whose fitting side holds both classes.
         """
         X, y, groups = self._validate(X, y, groups)
         groups = _first_appearance_codes(groups)
-        if self.calibration not in {"auto", "sigmoid", "isotonic", "temperature"}:
+        if self.calibration not in {"auto", *METHODS}:
             raise ValueError(
                 f"calibration={self.calibration!r}; allowed: auto, sigmoid, isotonic, temperature"
             )
-        fit_idx, cal_idx = grouped_split(y, groups, self.calibration_fraction,
-                                         random_state=self.random_state)
-        self.C_ = self._choose_c(X[fit_idx], y[fit_idx], groups[fit_idx])
-        head = self._head(self.C_).fit(X[fit_idx], y[fit_idx])
+        self.C_ = self._choose_c(X, y, groups)
+        folds = self._folds(y, groups)
+        oof = np.full(len(y), np.nan)
+        for fit_rows, held_rows in folds:
+            oof[held_rows] = self._head(self.C_).fit(X[fit_rows], y[fit_rows]).decision_function(X[held_rows])
+        scored = np.isfinite(oof)
+        if len(np.unique(y[scored])) < 2:
+            raise SplitError(f"only {int(scored.sum())} items could be scored out of fold, not both classes")
         method = self.calibration
         if method == "auto":
-            method = "isotonic" if len(cal_idx) >= self.isotonic_min_samples else "sigmoid"
-        self.calibrated_ = CalibratedClassifierCV(FrozenEstimator(head), method=method)
-        with warnings.catch_warnings():
-            # A frozen head is calibrated on all given data; sklearn still checks fold sizes.
-            warnings.filterwarnings("ignore", message="The least populated class")
-            self.calibrated_.fit(X[cal_idx], y[cal_idx])
-        self.head_ = head
+            method = "isotonic" if scored.sum() >= self.isotonic_min_samples else "sigmoid"
+        self.head_ = self._head(self.C_).fit(X, y)
+        self.calibrator_ = fit_calibrator(oof[scored], y[scored], method)
+        self.oof_probability_ = self._nested_calibrated(oof, y, folds, method)
         self.calibration_method_ = method
-        self.n_fit_, self.n_calibration_ = len(fit_idx), len(cal_idx)
+        self.n_fit_, self.n_calibration_ = len(y), int(scored.sum())
+        self.train_prevalence_ = float(y[scored].mean())
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = X.shape[1]
         return self
+
+    def _folds(self, y, groups) -> list[tuple[np.ndarray, np.ndarray]]:
+        n_groups = len(np.unique(groups))
+        if n_groups < 2:
+            raise SplitError(f"need at least 2 artists to cross-fit a calibrator, got {n_groups}")
+        splitter = GroupKFold(n_splits=min(self.n_splits, n_groups))
+        folds = [(fit, held) for fit, held in splitter.split(y, y, groups) if len(np.unique(y[fit])) == 2]
+        if not folds:
+            raise SplitError("no artist-grouped fold leaves both classes to fit the head on")
+        return folds
+
+    @staticmethod
+    def _nested_calibrated(oof: np.ndarray, y: np.ndarray, folds, method: str) -> np.ndarray:
+        """Each fold's out-of-fold scores calibrated by a calibrator fitted on the other folds."""
+        probability = np.full(len(y), np.nan)
+        for _, held_rows in folds:
+            others = np.isfinite(oof)
+            others[held_rows] = False
+            if len(np.unique(y[others])) == 2:
+                probability[held_rows] = fit_calibrator(oof[others], y[others], method).predict(oof[held_rows])
+        return probability
 
     def _validate(self, X, y, groups):
         X = np.asarray(X, dtype=np.float64)
@@ -186,13 +219,21 @@ class AIDetector(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X) -> np.ndarray:
         """Uncalibrated logit of the head; higher means more likely AI."""
-        check_is_fitted(self, "calibrated_")
+        check_is_fitted(self, "head_")
         return self.head_.decision_function(self._features(X))
 
     def predict_proba(self, X) -> np.ndarray:
-        """Calibrated probabilities, columns ``[P(human), P(AI)]``, each row summing to 1."""
-        check_is_fitted(self, "calibrated_")
-        return self.calibrated_.predict_proba(self._features(X))
+        """Calibrated probabilities for :attr:`train_prevalence_`, columns ``[P(human), P(AI)]``."""
+        check_is_fitted(self, "head_")
+        if "calibrator_" not in self.__dict__:  # pickled before cross-fitting: a frozen-head calibrator
+            return self.calibrated_.predict_proba(self._features(X))
+        p = self.calibrator_.predict(self.head_.decision_function(self._features(X)))
+        return np.column_stack([1.0 - p, p])
+
+    @property
+    def training_rate(self) -> float | None:
+        """The AI share the probabilities are calibrated for; None for detectors pickled before it was kept."""
+        return self.__dict__.get("train_prevalence_")
 
     def predict_ai_probability(self, X) -> np.ndarray:
         """P(AI-generated) in [0, 1]; higher means more likely AI."""

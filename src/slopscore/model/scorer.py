@@ -23,8 +23,8 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from slopscore.model.base_rate import logit, shift_prior
 from slopscore.model.detector import AIDetector
-from slopscore.model.triage import FEATURES as TRIAGE_FEATURES
 from slopscore.model.triage import TriageModel, TriageSignals
 
 __all__ = ["SIGNAL_COLUMNS", "Scorer", "ScorerInfo", "score_histogram", "signals_from_frame"]
@@ -34,6 +34,7 @@ FORMAT_VERSION = 1
 SIGNAL_COLUMNS = (
     "centroid_z", "portfolio_size", "near_duplicates", "uploads_in_window", "burst_ratio",
     "file_says_ai", "file_generator", "declared_ai", "has_process_notes", "cross_account_posters",
+    "provenance_source", "c2pa_verified",
 )
 _VERSIONED = ("slopscore", "torch", "open-clip-torch", "scikit-learn", "numpy", "pillow")
 
@@ -69,6 +70,14 @@ class ScorerInfo:
     reference_histogram : dict
         ``{"edges": [...], "counts": [...]}``: triage scores on the held-out
         evaluation items, the baseline for score-drift reports (empty if unknown).
+    base_rate : float or None
+        The platform's share of AI uploads that ``p_ai`` and ``triage_score`` are stated
+        for (``scoring.base_rate`` at training). None for scorers saved before it was
+        kept: they report probabilities for their training set's share.
+    calibration : dict
+        How well the detector's probabilities were calibrated, measured out of fold:
+        ``method``, ``n``, ``ece`` with its 95% interval ``ece_low``/``ece_high``, and
+        ``within_tolerance`` (only then do reasons quote percentages).
     library_versions : dict
     created_at : str
     """
@@ -82,6 +91,8 @@ class ScorerInfo:
     feature_names: list = field(default_factory=list)
     model_version: str = "local"
     reference_histogram: dict = field(default_factory=dict)
+    base_rate: float | None = None
+    calibration: dict = field(default_factory=dict)
     library_versions: dict = field(default_factory=_versions)
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     format_version: int = FORMAT_VERSION
@@ -129,14 +140,15 @@ class Scorer:
         Returns
         -------
         pandas.DataFrame
-            ``p_ai`` (0..1, higher = more likely AI; NaN without an embedding),
-            ``triage_score`` (0..1, the estimated chance a reviewer confirms a
-            concern; higher = review sooner), ``reasons`` (JSON list of strings),
+            ``p_ai`` (0..1, higher = more likely AI, for the scorer's ``base_rate``; NaN
+            without an embedding), ``triage_score`` (0..1, the estimated chance a
+            reviewer confirms a concern at that base rate; higher = review sooner),
+            ``reasons`` (JSON list of strings),
             ``breakdown`` (JSON object: each triage feature's contribution to the
             score's logit, positive = raised it, plus the ``intercept``),
             ``model_version`` and ``backbone_id``; same index as ``features``.
         """
-        p_ai = np.full(len(features), np.nan)
+        p_raw = np.full(len(features), np.nan)
         has = np.array([e is not None and len(e) > 0 for e in features["embedding"]], dtype=bool)
         if has.any():
             matrix = np.stack([np.asarray(e, dtype=np.float32) for e in features["embedding"][has]])
@@ -145,17 +157,26 @@ class Scorer:
                     f"embeddings have {matrix.shape[1]} dimensions; this scorer expects "
                     f"{self.info.embed_dim} from {self.info.backbone_id}"
                 )
-            p_ai[has] = self.detector.predict_ai_probability(matrix)
-        signals = signals_from_frame(features, p_ai)
+            p_raw[has] = self.detector.predict_ai_probability(matrix)
+        base_rate, training_rate = self.info.base_rate, self.detector.training_rate
+        if self.triage.is_legacy or base_rate is None or training_rate is None:
+            p_ai, evidence, base_rate = p_raw, None, 0.5  # saved before base rates: as it scored then
+        else:
+            p_ai = shift_prior(p_raw, training_rate, base_rate)
+            evidence = logit(p_raw) - logit(training_rate)
+        signals = signals_from_frame(features, p_ai, evidence)
         contributions = self.triage.contributions(signals)
-        intercept = float(self.triage.weights["intercept"])
+        intercept = self.triage.intercept(base_rate)
+        names = self.triage.feature_names
+        quote = bool(self.info.calibration.get("within_tolerance", False))
         return pd.DataFrame(
             {
                 "p_ai": p_ai,
-                "triage_score": self.triage.score(signals),
-                "reasons": [json.dumps(r) for r in self.triage.reasons(signals)],
+                "triage_score": self.triage.score(signals, base_rate),
+                "reasons": [json.dumps(r) for r in self.triage.reasons(signals, base_rate=base_rate,
+                                                                        quote_percent=quote)],
                 "breakdown": [json.dumps({"intercept": round(intercept, 4),
-                                          **{f: round(float(c), 4) + 0.0 for f, c in zip(TRIAGE_FEATURES, row)}})
+                                          **{f: round(float(c), 4) + 0.0 for f, c in zip(names, row)}})
                               for row in contributions],
                 "model_version": self.info.model_version,
                 "backbone_id": self.info.backbone_id,
@@ -171,8 +192,12 @@ def score_histogram(scores, bins: int = 20) -> dict:
     return {"edges": [round(float(e), 6) for e in edges], "counts": [int(c) for c in counts]}
 
 
-def signals_from_frame(features: pd.DataFrame, p_ai: np.ndarray) -> TriageSignals:
-    """Build :class:`TriageSignals` from a feature table; absent columns are missing signals."""
+def signals_from_frame(features: pd.DataFrame, p_ai: np.ndarray,
+                       ai_evidence: np.ndarray | None = None) -> TriageSignals:
+    """Build :class:`TriageSignals` from a feature table; absent columns are missing signals.
+
+    ``ai_evidence`` is the detector's log-likelihood ratio (see :class:`TriageSignals`).
+    """
     n = len(features)
 
     def column(name: str, default, dtype=None) -> np.ndarray:
@@ -195,6 +220,9 @@ def signals_from_frame(features: pd.DataFrame, p_ai: np.ndarray) -> TriageSignal
         declared_ai=column("declared_ai", None),
         has_process_notes=column("has_process_notes", None),
         cross_account_posters=column("cross_account_posters", 0, np.int64),
+        ai_evidence=None if ai_evidence is None else np.asarray(ai_evidence, dtype=np.float64),
+        provenance_source=column("provenance_source", None),
+        c2pa_verified=column("c2pa_verified", None),
     )
 
 

@@ -1,31 +1,24 @@
 """Combine every signal into one triage score in [0, 1] with the reasons that moved it.
 
-``triage_score`` is the estimated chance that a reviewer confirms a policy concern
-("AI slop") for the item. Higher means review sooner. It only orders a queue for
-people: nothing here removes, hides or demotes an upload.
+``triage_score`` is the estimated chance that a reviewer confirms a policy concern ("AI
+slop") for the item, **for the platform's base rate** of concerns. Higher means review
+sooner. It only orders a queue for people: nothing here removes, hides or demotes an
+upload. The score is a logistic function of the features of
+:mod:`slopscore.model.triage_signals`::
 
-The score is a logistic function of a few named features, each oriented so that
-its weight has a fixed, documented sign:
+    logit(triage_score) = logit(base_rate) + offset + sum_f weight_f * feature_f
 
-======================  ==============================================  ======
-feature                 value (0 when the signal is missing)            weight
-======================  ==============================================  ======
-``ai_logit``            logit of calibrated P(AI), clipped to ±8        ≥ 0
-``portfolio_outlier``   max(0, centroid z-score) vs the artist's spread ≥ 0
-``near_duplicates``     log1p(near-identical uploads by the same artist) ≥ 0
-``upload_burst``        log of the burst ratio above 1                  ≥ 0
-``file_says_ai``        1 when the file's metadata declares AI          ≥ 0
-``declared_with_notes`` 1 when the member declared AI and gave notes    ≤ 0
-======================  ==============================================  ======
+The detector's evidence enters as a log-likelihood ratio, so with weight 1 and offset 0
+a calibrated detector's judgement is used as it is and moved to the platform's share of
+concerns by Bayes' rule. Context (bursts, near-duplicates, distance from the portfolio)
+passes through a gate that is closed when the image and the file both point to a human:
+context alone can never raise such a work's score. Weights have fixed signs: provenance
+can only raise the score; a declaration of AI assistance with process notes can only
+lower it. Cross-account duplicates (a repost or a protest) are a note, never a feature.
 
-So missing signals contribute nothing, provenance can only raise the score, and
-a declaration of AI assistance with process notes (allowed by the policy) can only
-lower it. Cross-account duplicates (the same image posted by many members, as in a
-protest) are reported as a separate reason and never enter the score.
-
-Weights come from the documented defaults in ``configs/default.yaml`` until enough
-reviewer decisions exist; then :meth:`TriageModel.fit` learns them (a logistic
-regression whose weights are bounded to the signs above).
+Weights are the documented defaults in ``configs/default.yaml`` unless a combination
+learned from reviewer decisions (:meth:`TriageModel.fit`) proved better under grouped
+cross-validation (see :mod:`slopscore.training.triage_selection`).
 """
 
 from __future__ import annotations
@@ -36,90 +29,29 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize
 
-__all__ = ["FEATURES", "TriageModel", "TriageSignals", "triage_features"]
-
-FEATURES = (
-    "ai_logit",
-    "portfolio_outlier",
-    "near_duplicates",
-    "upload_burst",
-    "file_says_ai",
-    "declared_with_notes",
+from slopscore.model.base_rate import logit, sigmoid
+from slopscore.model.triage_legacy import LEGACY_FEATURES, legacy_contributions, legacy_reasons
+from slopscore.model.triage_reasons import context_notes, describe, top_reasons
+from slopscore.model.triage_signals import (
+    FEATURES,
+    SIGNS,
+    TriageSignals,
+    detector_evidence,
+    provenance_strength,
+    triage_features,
 )
-#: Allowed sign of each weight: +1 (never lowers), -1 (never raises).
-SIGNS = {"ai_logit": 1, "portfolio_outlier": 1, "near_duplicates": 1, "upload_burst": 1,
-         "file_says_ai": 1, "declared_with_notes": -1}
-DEFAULT_WEIGHTS = {"intercept": -3.0, "ai_logit": 1.0, "portfolio_outlier": 0.5,
-                   "near_duplicates": 0.8, "upload_burst": 0.5, "file_says_ai": 1.5,
+
+__all__ = ["DEFAULT_BASE_RATE", "DEFAULT_NEW_ACCOUNT_UPLOADS", "DEFAULT_WEIGHTS", "FEATURES", "TriageModel",
+           "TriageSignals", "triage_features"]
+
+#: Share of uploads that are concerns, when nothing else is configured.
+DEFAULT_BASE_RATE = 0.05
+#: Uploads a new account usually makes in one burst window (a first backlog), platform-wide.
+DEFAULT_NEW_ACCOUNT_UPLOADS = 10.0
+#: ``intercept`` is the offset added to ``logit(base_rate)``; the rest weigh the features.
+DEFAULT_WEIGHTS = {"intercept": 0.0, "ai_evidence": 1.0, "file_says_ai": 3.0, "portfolio_outlier": 0.3,
+                   "near_duplicates": 0.6, "upload_burst": 0.5, "new_account_burst": 0.5,
                    "declared_with_notes": -1.5}
-_LOGIT_CLIP = 8.0
-_Z_CLIP = 10.0
-_REASON_MIN = 0.25  # contributions smaller than this (in logits) are not worth a reason
-
-
-@dataclass(frozen=True)
-class TriageSignals:
-    """Per-item inputs, arrays of length N; NaN (or None) where a signal is missing.
-
-    Attributes
-    ----------
-    p_ai : float array
-        Calibrated P(AI-generated), 0..1, higher = more likely AI.
-    centroid_z : float array
-        Distance from the artist's own earlier works in units of the artist's
-        spread; higher = more unlike their portfolio. NaN in cold start.
-    portfolio_size : int array
-        Earlier accepted works of the artist.
-    near_duplicates : float array
-        Near-identical uploads by the same artist (recent window).
-    uploads_in_window, burst_ratio : float arrays
-        Uploads in the trailing window and that count relative to the artist's usual rate.
-    file_says_ai : bool array
-        The file's own metadata declares AI generation.
-    file_generator : object array
-        Generator named by the file (str) or None.
-    declared_ai, has_process_notes : object arrays of bool or None
-    cross_account_posters : int array
-        Other accounts that posted a near-identical image (informational only).
-    """
-
-    p_ai: np.ndarray
-    centroid_z: np.ndarray
-    portfolio_size: np.ndarray
-    near_duplicates: np.ndarray
-    uploads_in_window: np.ndarray
-    burst_ratio: np.ndarray
-    file_says_ai: np.ndarray
-    file_generator: np.ndarray
-    declared_ai: np.ndarray
-    has_process_notes: np.ndarray
-    cross_account_posters: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.p_ai)
-
-
-def _float(values) -> np.ndarray:
-    return np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
-
-
-def triage_features(signals: TriageSignals) -> np.ndarray:
-    """The ``(N, len(FEATURES))`` design matrix; missing signals become 0."""
-    p = np.clip(_float(signals.p_ai), 1e-6, 1 - 1e-6)
-    ai_logit = np.clip(np.log(p / (1 - p)), -_LOGIT_CLIP, _LOGIT_CLIP)
-    z = _float(signals.centroid_z)
-    burst = _float(signals.burst_ratio)
-    declared = np.array([v is True or v == 1 for v in signals.declared_ai])
-    notes = np.array([v is True or v == 1 for v in signals.has_process_notes])
-    columns = [
-        ai_logit,
-        np.clip(z, 0, _Z_CLIP),
-        np.log1p(np.clip(_float(signals.near_duplicates), 0, None)),
-        np.log(np.clip(burst, 1, None)),
-        np.asarray(signals.file_says_ai, dtype=bool).astype(np.float64),
-        (declared & notes).astype(np.float64),
-    ]
-    return np.nan_to_num(np.column_stack(columns), nan=0.0)
 
 
 @dataclass
@@ -129,15 +61,23 @@ class TriageModel:
     Attributes
     ----------
     weights : dict
-        ``intercept`` and one weight per name in :data:`FEATURES`.
+        ``intercept`` (the offset from ``logit(base_rate)``) and one weight per name in
+        :data:`FEATURES`.
     source : {"default", "learned"}
     n_decisions : int
-        Reviewer decisions the weights were learned from (0 for defaults).
+        Reviewer decisions (or labels) the weights were learned from (0 for defaults).
+    new_account_usual_uploads : float
+        Uploads a new account usually makes in one burst window, platform-wide.
+    selection : str
+        Why these weights were chosen over the alternative (empty when not compared).
     """
 
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     source: str = "default"
     n_decisions: int = 0
+    new_account_usual_uploads: float = DEFAULT_NEW_ACCOUNT_UPLOADS
+    selection: str = ""
+    form: str = "gated"
 
     def __post_init__(self) -> None:
         missing = [k for k in ("intercept", *FEATURES) if k not in self.weights]
@@ -147,29 +87,46 @@ class TriageModel:
         if wrong:
             raise ValueError(f"triage weights {wrong} have the wrong sign; required: "
                              + ", ".join(f"{k} {'>=' if SIGNS[k] > 0 else '<='} 0" for k in wrong))
+        if not self.new_account_usual_uploads >= 1:
+            raise ValueError(f"new_account_usual_uploads must be at least 1; got {self.new_account_usual_uploads}")
+
+    @property
+    def is_legacy(self) -> bool:
+        """True for a model pickled before the gated form (it scores as it always did)."""
+        return self.__dict__.get("form") is None
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The features this model weighs, in breakdown order."""
+        return LEGACY_FEATURES if self.is_legacy else FEATURES
 
     @classmethod
-    def from_config(cls, weights: Mapping[str, float]) -> "TriageModel":
+    def from_config(cls, weights: Mapping[str, float],
+                    new_account_usual_uploads: float = DEFAULT_NEW_ACCOUNT_UPLOADS) -> "TriageModel":
         """Defaults overridden by a configuration mapping."""
         unknown = set(weights) - set(DEFAULT_WEIGHTS)
         if unknown:
             raise ValueError(f"unknown triage weights {sorted(unknown)}; allowed: {list(DEFAULT_WEIGHTS)}")
-        return cls({**DEFAULT_WEIGHTS, **weights})
+        return cls({**DEFAULT_WEIGHTS, **weights}, new_account_usual_uploads=new_account_usual_uploads)
 
     @classmethod
-    def fit(cls, signals: TriageSignals, violation: np.ndarray, *, l2: float = 1.0) -> "TriageModel":
-        """Learn sign-bounded logistic weights from reviewer decisions.
+    def fit(cls, signals: TriageSignals, violation: np.ndarray, *, l2: float = 1.0,
+            new_account_usual_uploads: float = DEFAULT_NEW_ACCOUNT_UPLOADS) -> "TriageModel":
+        """Learn sign-bounded logistic weights from reviewer decisions (or labels).
+
+        The fitted intercept absorbs the decisions' own share of concerns; the stored
+        offset is relative to that share, so scores move to any platform base rate.
 
         Parameters
         ----------
         signals : TriageSignals
-            Use out-of-fold P(AI) for items the detector was trained on.
+            Use out-of-fold detector evidence for items the detector was trained on.
         violation : bool array
             The reviewer confirmed a policy concern.
         l2 : float
             Ridge penalty on the feature weights (not the intercept).
         """
-        X = triage_features(signals)
+        X = triage_features(signals, new_account_usual_uploads)
         y = np.asarray(violation, dtype=np.float64)
         if len(y) != len(X) or len(np.unique(y)) < 2:
             raise ValueError(f"need decisions of both kinds for {len(X)} items; got {np.unique(y)}")
@@ -178,65 +135,54 @@ class TriageModel:
         def loss(theta):
             logits = theta[0] + X @ theta[1:]
             nll = np.sum(np.logaddexp(0, logits) - y * logits)
-            grad_logits = 1 / (1 + np.exp(-logits)) - y
+            grad_logits = sigmoid(logits) - y
             grad = np.concatenate([[grad_logits.sum()], X.T @ grad_logits + 2 * l2 * theta[1:]])
             return nll + l2 * np.sum(theta[1:] ** 2), grad
 
-        start = np.array([DEFAULT_WEIGHTS["intercept"]] + [DEFAULT_WEIGHTS[f] for f in FEATURES])
+        start = np.array([float(logit(y.mean()))] + [DEFAULT_WEIGHTS[f] for f in FEATURES])
         result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
-        weights = {"intercept": float(result.x[0])}
+        weights = {"intercept": float(result.x[0] - logit(y.mean()))}
         weights.update({f: float(w) for f, w in zip(FEATURES, result.x[1:])})
-        return cls(weights, "learned", len(y))
+        return cls(weights, "learned", len(y), new_account_usual_uploads)
+
+    def intercept(self, base_rate: float = DEFAULT_BASE_RATE) -> float:
+        """The logit of the score of an item with no signal at all, for ``base_rate``."""
+        if self.is_legacy:
+            return float(self.weights["intercept"])
+        return float(logit(base_rate) + self.weights["intercept"])
 
     def contributions(self, signals: TriageSignals) -> np.ndarray:
-        """Per-feature logit contributions ``(N, len(FEATURES))``; 0 for missing signals."""
+        """Per-feature logit contributions ``(N, len(feature_names))``; 0 for missing signals."""
+        if self.is_legacy:
+            return legacy_contributions(self.weights, signals)
         weights = np.array([self.weights[f] for f in FEATURES])
-        return triage_features(signals) * weights
+        return triage_features(signals, self.new_account_usual_uploads) * weights
 
-    def score(self, signals: TriageSignals) -> np.ndarray:
-        """``triage_score`` in [0, 1]: estimated chance a reviewer confirms a concern."""
-        logits = self.weights["intercept"] + self.contributions(signals).sum(axis=1)
-        return 1 / (1 + np.exp(-logits))
+    def score(self, signals: TriageSignals, base_rate: float = DEFAULT_BASE_RATE) -> np.ndarray:
+        """``triage_score`` in [0, 1]: the estimated chance a reviewer confirms a concern.
 
-    def reasons(self, signals: TriageSignals, top: int = 3) -> list[list[str]]:
-        """Plain-language reasons per item: the features that moved the score most, then notes."""
+        Higher = review sooner. ``base_rate`` is the platform's share of concerns the
+        chance is stated for (models pickled before the gated form ignore it).
+        """
+        return sigmoid(self.intercept(base_rate) + self.contributions(signals).sum(axis=1))
+
+    def reasons(self, signals: TriageSignals, top: int = 3, *, base_rate: float = DEFAULT_BASE_RATE,
+                quote_percent: bool = False) -> list[list[str]]:
+        """Plain-language reasons per item: the features that moved the score most, then notes.
+
+        ``quote_percent`` allows the detector's percentage (for ``base_rate``) in the text;
+        give it only when the detector's calibration was measured within tolerance.
+        """
+        if self.is_legacy:
+            return legacy_reasons(self.weights, signals, top)
         contributions = self.contributions(signals)
+        evidence = detector_evidence(signals)
+        strength = provenance_strength(signals)
         explained = []
         for i in range(len(signals)):
-            order = np.argsort(-np.abs(contributions[i]), kind="stable")
-            texts = [_describe(FEATURES[k], signals, i) for k in order[:top]
-                     if abs(contributions[i, k]) >= _REASON_MIN]
-            texts.extend(_notes(signals, i))
-            explained.append(texts)
+            texts = [describe(FEATURES[k], signals, i, evidence=float(evidence[i]),
+                              strength=float(strength[i]), base_rate=base_rate, quote_percent=quote_percent,
+                              new_account_usual_uploads=self.new_account_usual_uploads)
+                     for k in top_reasons(contributions[i], top)]
+            explained.append(texts + context_notes(signals, i))
         return explained
-
-
-def _describe(feature: str, s: TriageSignals, i: int) -> str:
-    if feature == "ai_logit":
-        return f"detector: {100 * float(s.p_ai[i]):.0f}% likely AI-generated"
-    if feature == "portfolio_outlier":
-        return (f"unlike this artist's {int(s.portfolio_size[i])} earlier works "
-                f"({float(s.centroid_z[i]):.1f}× their usual spread)")
-    if feature == "near_duplicates":
-        n = int(s.near_duplicates[i])
-        return f"{n} near-identical upload{'s' if n != 1 else ''} by the same artist recently"
-    if feature == "upload_burst":
-        return (f"{int(s.uploads_in_window[i])} uploads in the last hour "
-                f"({float(s.burst_ratio[i]):.0f}× this artist's usual rate)")
-    if feature == "file_says_ai":
-        generator = s.file_generator[i]
-        return f"file says {generator} made it" if generator else "file metadata declares AI generation"
-    return "declared AI-assisted, with process notes"
-
-
-def _notes(s: TriageSignals, i: int) -> list[str]:
-    """Context shown beside the reasons; none of it changed the score."""
-    notes = []
-    posters = s.cross_account_posters[i]
-    if posters is not None and posters == posters and int(posters) > 0:
-        notes.append(f"same image posted by {int(posters)} other account"
-                     f"{'s' if int(posters) != 1 else ''} (repost or protest; not AI evidence)")
-    z = s.centroid_z[i]
-    if z is None or z != z:
-        notes.append(f"new artist: {int(s.portfolio_size[i])} earlier works, too few to compare")
-    return notes

@@ -157,8 +157,8 @@ class PortfolioFeatures:
         ``uploads_in_window`` divided by the artist's usual count: the mean
         ``uploads_in_window`` of their uploads made before this window (at or before
         ``t - W``), shrunk towards 1 by ``burst_prior_windows``. Positive; about 1 is
-        the artist's usual pace, higher means a burst; a new artist's first burst of
-        n uploads scores about n. The usual count is taken over windows that end at
+        the artist's usual pace, higher means a burst. NaN when the artist uploaded
+        nothing before the window: a new account has no usual rate. The usual count is taken over windows that end at
         an upload, not over all of time: averaged over idle weeks too, any single
         upload of a weekly artist would look like a burst.
     item_ids : ndarray of str or None

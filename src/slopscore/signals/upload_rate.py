@@ -6,7 +6,8 @@ trailing window ``(t - W, t]`` before each upload.
   production**.
 * Uploads in window: the upload included; an integer >= 1.
 * Burst ratio: uploads in window over the artist's usual count; positive, about 1 is
-  the artist's usual pace, **higher = a burst**.
+  the artist's usual pace, **higher = a burst**. NaN for an account with no upload
+  before the window: it has no usual rate (judge it against the platform's instead).
 
 Inputs are one artist's uploads in time order; times are int64 nanoseconds. The
 similarities are products of fixed :data:`~slopscore.signals.portfolio_distances.BLOCK`
@@ -56,10 +57,11 @@ def bursts(times: np.ndarray, window_ns: int, prior_windows: float) -> tuple[np.
     """Uploads in each trailing window, and that count over the artist's usual count.
 
     The usual count is the mean window count of the uploads at or before ``t - window``
-    (windows wholly before this one), plus ``prior_windows`` pseudo-windows of 1.
+    (windows wholly before this one), plus ``prior_windows`` pseudo-windows of 1. Without
+    any such upload there is no usual count, and the ratio is NaN.
     """
     lo, hi = _trailing_window(times, window_ns)
     in_window = hi - lo
     history_total = np.concatenate([[0], np.cumsum(in_window)])[lo]
     usual = (history_total + prior_windows) / (lo + prior_windows)
-    return in_window.astype(np.int64), in_window / usual
+    return in_window.astype(np.int64), np.where(lo > 0, in_window / usual, np.nan)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GroupKFold
 
 from slopscore.batch.embed_job import open_encoder
 from slopscore.batch.feature_pipeline import prepare_features
@@ -26,9 +25,10 @@ from slopscore.embedding.backbones import LoadedBackbone
 from slopscore.evaluation.run import EvaluationOutcome, evaluate_scored, targets
 from slopscore.model.detector import AIDetector, SplitError, grouped_split
 from slopscore.model.registry import RegisteredScorer, load_scorer_model, log_evaluation_run, log_scorer_run
-from slopscore.model.scorer import Scorer, ScorerInfo, score_histogram, signals_from_frame
+from slopscore.model.scorer import Scorer, ScorerInfo, score_histogram
 from slopscore.model.triage import FEATURES as TRIAGE_FEATURES
-from slopscore.model.triage import TriageModel
+from slopscore.training.calibration_check import calibration_summary
+from slopscore.training.triage_selection import choose_triage
 
 __all__ = ["TrainOutcome", "evaluate_model", "fit_scorer", "train", "training_digest"]
 
@@ -73,34 +73,6 @@ def _matrix(frame: pd.DataFrame) -> np.ndarray:
     return np.stack([np.asarray(e, dtype=np.float32) for e in frame["embedding"]])
 
 
-def _out_of_fold_p_ai(frame: pd.DataFrame, settings: Settings, n_splits: int = 5) -> np.ndarray:
-    """P(AI) for each training item from a detector that never saw its artist."""
-    X, (y_ai, _), groups = _matrix(frame), targets(frame), frame["artist_id"].to_numpy()
-    n_splits = min(n_splits, len(np.unique(groups)))
-    p = np.full(len(frame), np.nan)
-    for fit_rows, held_rows in GroupKFold(n_splits=n_splits).split(X, y_ai, groups):
-        try:
-            detector = AIDetector(calibration=settings.training.calibration,
-                                  random_state=settings.training.random_state)
-            p[held_rows] = detector.fit(X[fit_rows], y_ai[fit_rows], groups[fit_rows]) \
-                .predict_ai_probability(X[held_rows])
-        except (SplitError, ValueError):
-            continue  # that fold's artists cannot be split; its items keep a missing P(AI)
-    return p
-
-
-def _triage_model(train_frame: pd.DataFrame, settings: Settings) -> TriageModel:
-    """Learned from decisions when there are enough of both kinds, else the configured defaults."""
-    _, y_violation = targets(train_frame)
-    enough = (len(y_violation) >= settings.triage.min_decisions
-              and min(y_violation.sum(), len(y_violation) - y_violation.sum())
-              >= settings.triage.min_per_class)
-    if not enough:
-        return TriageModel.from_config(settings.triage.weights)
-    p_oof = _out_of_fold_p_ai(train_frame, settings)
-    return TriageModel.fit(signals_from_frame(train_frame, p_oof), y_violation.astype(bool))
-
-
 def fit_scorer(train_frame: pd.DataFrame, settings: Settings, backbone: LoadedBackbone) -> Scorer:
     """Fit the calibrated detector and the triage combination on labelled feature rows.
 
@@ -127,8 +99,9 @@ def fit_scorer(train_frame: pd.DataFrame, settings: Settings, backbone: LoadedBa
         preprocess_id=backbone.preprocess.id, embed_dim=backbone.embed_dim,
         training_digest=training_digest(train_frame), n_training_items=len(train_frame),
         feature_names=[f"embedding[0..{backbone.embed_dim - 1}]", *TRIAGE_FEATURES],
+        base_rate=settings.scoring.base_rate, calibration=calibration_summary(detector, y_ai),
     )
-    return Scorer(info, detector, _triage_model(train_frame, settings))
+    return Scorer(info, detector, choose_triage(train_frame, detector, settings))
 
 
 def train(
@@ -162,8 +135,14 @@ def train(
     train_frame, test_frame = frame.iloc[train_rows], frame.iloc[test_rows]
     scorer = fit_scorer(train_frame, settings, backbone)
     detector, triage = scorer.detector, scorer.triage
-    log(f"detector: C={detector.C_}, {detector.calibration_method_} calibration on "
-        f"{detector.n_calibration_} items of held-out artists; triage weights: {triage.source}")
+    calibration = scorer.info.calibration
+    ece = "n/a" if calibration["ece"] is None else (
+        f"{calibration['ece']:.3f} [{calibration['ece_low']:.3f}, {calibration['ece_high']:.3f}]")
+    log(f"detector: C={detector.C_}, {detector.calibration_method_} calibration cross-fitted on "
+        f"{detector.n_calibration_} items (out-of-fold ECE {ece}; percentages quoted in reasons: "
+        f"{'yes' if calibration['within_tolerance'] else 'no'}); probabilities for a "
+        f"{100 * scorer.info.base_rate:g}% base rate")
+    log(f"triage weights: {triage.selection or triage.source}")
     info = scorer.info
     test_scores = scorer.score_frame(test_frame)
     scorer.info = replace(info, reference_histogram=score_histogram(test_scores["triage_score"]))
@@ -177,6 +156,7 @@ def train(
     )
     params = {"backbone": info.backbone_id, "is_clip": backbone.is_clip, "C": detector.C_,
               "calibration": detector.calibration_method_, "n_train": len(train_frame),
+              "base_rate": scorer.info.base_rate, "triage_selection": triage.selection,
               "n_test": len(test_frame), "triage_source": triage.source,
               **{f"triage_{k}": round(v, 4) for k, v in triage.weights.items()}}
     registered = log_scorer_run(

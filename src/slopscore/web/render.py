@@ -25,11 +25,13 @@ _MAX_FLASH = 5
 
 #: Plain names of the triage model's features (the score breakdown).
 FEATURE_LABELS = {
-    "intercept": "baseline (every item)",
-    "ai_logit": "detector: looks AI-generated",
+    "intercept": "baseline (every item, at the platform's base rate)",
+    "ai_evidence": "detector: how AI-like the image looks",
+    "ai_logit": "detector: looks AI-generated",  # scorers saved before base rates
     "portfolio_outlier": "unlike the artist's earlier works",
     "near_duplicates": "near-identical uploads by the same artist",
     "upload_burst": "upload burst against the artist's usual rate",
+    "new_account_burst": "a new account's uploads against what new accounts usually post",
     "file_says_ai": "file metadata says an AI tool made it",
     "declared_with_notes": "AI use declared, with process notes",
 }
