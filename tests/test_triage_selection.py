@@ -8,8 +8,11 @@ import pytest
 
 from slopscore.config import load_settings
 from slopscore.model.detector import AIDetector
+from slopscore.model.scorer import Scorer, ScorerInfo
+from slopscore.model.triage import TriageModel
 from slopscore.training.calibration_check import calibration_summary
-from slopscore.training.triage_selection import choose_triage
+from slopscore.training.review_threshold import choose_review_threshold
+from slopscore.training.triage_selection import choose_triage, out_of_fold_signals
 
 
 def _frame(n=600, seed=0, duplicates_tell=False):
@@ -64,3 +67,22 @@ def test_calibration_is_measured_out_of_fold_with_an_interval():
     few = calibration_summary(AIDetector(Cs=(1.0,)).fit(np.stack(frame["embedding"][:100]), y[:100].astype(int),
                                                           frame["artist_id"][:100].to_numpy()), y[:100])
     assert few["n"] == 100 and few["within_tolerance"] is False  # too few items to quote percentages
+
+
+def test_a_review_threshold_can_be_set_by_a_false_positive_rate_on_human_work():
+    frame, detector = _frame(seed=4)
+    scorer = Scorer(ScorerInfo("b", "b", "p", 16, "d", len(frame), base_rate=0.05), detector, TriageModel())
+    fixed = choose_review_threshold(frame, scorer, _settings())
+    assert fixed == (0.5, "fixed at 0.5")
+    threshold, rule = choose_review_threshold(frame, scorer, _settings(review_threshold_rule="human_fpr",
+                                                                      target_human_fpr=0.05))
+    scores = scorer.triage.score(out_of_fold_signals(frame, detector), 0.05)
+    human = (frame["label"] == "human").to_numpy()
+    assert (scores[human] >= threshold).mean() <= 0.05 < (scores[human] >= threshold * 0.9).mean()
+    assert rule.startswith("5% false positives on") and "out of fold" in rule
+    few, _ = _frame(n=30, seed=5)
+    small = Scorer(ScorerInfo("b", "b", "p", 16, "d", 30, base_rate=0.05),
+                   AIDetector(Cs=(1.0,)).fit(np.stack(few["embedding"]), (few["label"] == "ai_slop").to_numpy().astype(int),
+                                             few["artist_id"].to_numpy()), TriageModel())
+    value, why = choose_review_threshold(few, small, _settings(review_threshold_rule="human_fpr"))
+    assert value == 0.5 and "the FPR rule needs 20" in why

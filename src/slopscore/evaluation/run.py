@@ -90,7 +90,10 @@ def evaluate_scored(
     budget = settings.training.review_budget_per_day
     metrics[f"triage_precision_daily_budget_{budget}"] = precision_within_daily_budget(
         y_violation, triage, days, budget)
-    flagged = triage >= settings.triage.review_threshold
+    threshold = settings.triage.review_threshold
+    if scorer is not None and scorer.info.review_threshold is not None:
+        threshold = scorer.info.review_threshold
+    flagged = triage >= threshold
     segments = segment_false_positive_rates(
         y_violation, flagged, _segments(frame), min_count=settings.training.segment_min_count)
     robustness = {}
@@ -120,7 +123,7 @@ def evaluate_scored(
                 {**queue, f"precision within {budget}/day": metrics[f"triage_precision_daily_budget_{budget}"]}),
         },
         tables={
-            f"False-positive rate on non-violations at triage ≥ {settings.triage.review_threshold}": (
+            f"False-positive rate on non-violations at triage ≥ {threshold:.3g}": (
                 ["segment", "value", "non-violations", "flagged", "FPR", "95% interval"],
                 [[r.segment, r.value, r.n_negative, r.n_flagged,
                   "not enough data" if r.status == "not_enough_data" else f"{r.false_positive_rate:.1%}",

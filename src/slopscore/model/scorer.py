@@ -78,6 +78,9 @@ class ScorerInfo:
         How well the detector's probabilities were calibrated, measured out of fold:
         ``method``, ``n``, ``ece`` with its 95% interval ``ece_low``/``ece_high``, and
         ``within_tolerance`` (only then do reasons quote percentages).
+    review_threshold : float or None
+        Triage score at or above which an item counts as flagged for review in
+        evaluations; ``review_threshold_rule`` says how it was chosen.
     library_versions : dict
     created_at : str
     """
@@ -93,6 +96,8 @@ class ScorerInfo:
     reference_histogram: dict = field(default_factory=dict)
     base_rate: float | None = None
     calibration: dict = field(default_factory=dict)
+    review_threshold: float | None = None
+    review_threshold_rule: str = ""
     library_versions: dict = field(default_factory=_versions)
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     format_version: int = FORMAT_VERSION

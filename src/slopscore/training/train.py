@@ -28,6 +28,7 @@ from slopscore.model.registry import RegisteredScorer, load_scorer_model, log_ev
 from slopscore.model.scorer import Scorer, ScorerInfo, score_histogram
 from slopscore.model.triage import FEATURES as TRIAGE_FEATURES
 from slopscore.training.calibration_check import calibration_summary
+from slopscore.training.review_threshold import choose_review_threshold
 from slopscore.training.triage_selection import choose_triage
 
 __all__ = ["TrainOutcome", "evaluate_model", "fit_scorer", "train", "training_digest"]
@@ -101,7 +102,10 @@ def fit_scorer(train_frame: pd.DataFrame, settings: Settings, backbone: LoadedBa
         feature_names=[f"embedding[0..{backbone.embed_dim - 1}]", *TRIAGE_FEATURES],
         base_rate=settings.scoring.base_rate, calibration=calibration_summary(detector, y_ai),
     )
-    return Scorer(info, detector, choose_triage(train_frame, detector, settings))
+    scorer = Scorer(info, detector, choose_triage(train_frame, detector, settings))
+    threshold, rule = choose_review_threshold(train_frame, scorer, settings)
+    scorer.info = replace(info, review_threshold=threshold, review_threshold_rule=rule)
+    return scorer
 
 
 def train(
@@ -143,6 +147,7 @@ def train(
         f"{'yes' if calibration['within_tolerance'] else 'no'}); probabilities for a "
         f"{100 * scorer.info.base_rate:g}% base rate")
     log(f"triage weights: {triage.selection or triage.source}")
+    log(f"review threshold {scorer.info.review_threshold:.3f}: {scorer.info.review_threshold_rule}")
     info = scorer.info
     test_scores = scorer.score_frame(test_frame)
     scorer.info = replace(info, reference_histogram=score_histogram(test_scores["triage_score"]))
