@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("batch",),
     ("evaluation",),
     ("training",),
-    ("review",),
+    ("review", "benchmark"),
     ("web", "analytics", "terminal"),
     ("demo",),
     ("cli",),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from slopscore.config import load_settings
 from slopscore.model.detector import AIDetector

@@ -270,11 +270,12 @@ def backbones(weights_dir: WeightsDirOption = None) -> None:
 
 
 def _register_command_groups() -> None:
-    """Commands that live in their own modules (moderation web app, analyst report)."""
-    from slopscore.cli import report, web
+    """Commands that live in their own modules (moderation web app, analyst report, benchmark)."""
+    from slopscore.cli import benchmark, report, web
 
     web.register(app)
     report.register(app)
+    benchmark.register(app)
 
 
 _register_command_groups()

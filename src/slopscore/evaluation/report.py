@@ -19,11 +19,12 @@ import numpy as np
 
 from slopscore.evaluation.calibration import ReliabilityCurve
 
-__all__ = ["EvaluationReport", "reliability_figure", "roc_pr_figure", "score_histogram_figure",
+__all__ = ["EvaluationReport", "pyplot", "reliability_figure", "roc_pr_figure", "score_histogram_figure",
            "write_html_report"]
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend, imported on first use (drawing only)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -34,7 +35,7 @@ def _pyplot():
 
 def reliability_figure(curve: ReliabilityCurve, title: str):
     """Reliability diagram: observed frequency vs mean predicted probability, with counts."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(5, 5.5), height_ratios=(3, 1), sharex=True)
     top.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
     filled = curve.counts > 0
@@ -55,7 +56,7 @@ def roc_pr_figure(y_true: np.ndarray, score: np.ndarray, title: str):
     """ROC and precision-recall curves side by side."""
     from sklearn.metrics import precision_recall_curve, roc_curve
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4))
     fpr, tpr, _ = roc_curve(y_true, score)
     left.plot(fpr, tpr)
@@ -74,7 +75,7 @@ def roc_pr_figure(y_true: np.ndarray, score: np.ndarray, title: str):
 
 def score_histogram_figure(scores: Mapping[str, np.ndarray], title: str):
     """Overlaid score distributions per label."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axis = plt.subplots(figsize=(6, 3.5))
     bins = np.linspace(0, 1, 26)
     for label, values in scores.items():
@@ -95,7 +96,7 @@ def save_figure(fig, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
