@@ -5,10 +5,17 @@
 ``items.parquet`` comes from ``slopscore benchmark`` (see scripts/benchmark_real_images.sh):
 every row is a new upload scored out of fold, on real images in simulated timelines. The
 detector's evidence is recovered from each row's ``p_ai`` and the benchmark's base rate.
-The weights are fitted with the same sign constraints and gate as ``TriageModel.fit``, on
-the "seen generators" folds, both processings, and compared with the configured defaults
-under account-grouped cross-validation. ``--write`` replaces the weights block of a config
-file and cites this script, the items file's digest and the comparison.
+
+Only the weights that real files inform are fitted: the detector's evidence, what the file
+says, the member's declaration and the offset. The images are real; the timelines are not,
+so bursts, near-duplicates and portfolio distances in the benchmark follow from how its
+scenarios were built, and their weights stay at the configured values (``--fit-context``
+fits them too, for comparison only). The fit uses the same sign constraints and gate as
+``TriageModel.fit``, on the "seen generators" folds, both processings, and is compared with
+the configured defaults under account-grouped cross-validation. ``--write`` replaces the
+weights block of a config file, citing this script, the items file's digest and the
+comparison, and only when the fitted weights are better by the rule training applies
+(``slopscore.training.triage_selection``).
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from slopscore.config import load_settings
 from slopscore.model.base_rate import logit
 from slopscore.model.scorer import signals_from_frame
 from slopscore.model.triage import FEATURES, TriageModel, TriageSignals
+from slopscore.model.triage_signals import CONTEXT_FEATURES
+from slopscore.training.triage_selection import AUROC_TOLERANCE, MIN_LOG_LOSS_GAIN
 
 
 def _signals(items: pd.DataFrame, base_rate: float) -> TriageSignals:
@@ -45,12 +54,13 @@ def _log_loss(y, p) -> float:
 
 
 def compare(signals: TriageSignals, y: np.ndarray, groups: np.ndarray, defaults: TriageModel,
-            usual: float) -> dict[str, float]:
+            usual: float, fixed: dict[str, float]) -> dict[str, float]:
     """Account-grouped 5-fold CV: held-out log loss and AUROC of fitted vs default weights."""
     share = float(y.mean())
     fitted = np.full(len(y), np.nan)
     for fit_rows, held_rows in GroupKFold(n_splits=5).split(y, y, groups):
-        model = TriageModel.fit(_subset(signals, fit_rows), y[fit_rows], new_account_usual_uploads=usual)
+        model = TriageModel.fit(_subset(signals, fit_rows), y[fit_rows], new_account_usual_uploads=usual,
+                                fixed=fixed)
         fitted[held_rows] = model.score(_subset(signals, held_rows), share)
     default = defaults.score(signals, share)
     return {"log_loss_fitted": _log_loss(y, fitted), "log_loss_default": _log_loss(y, default),
@@ -78,20 +88,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("items", type=Path, help="items.parquet written by slopscore benchmark")
     parser.add_argument("--config", type=Path, default=None, help="settings the benchmark ran with")
     parser.add_argument("--write", type=Path, default=None, help="config file whose weights to replace")
+    parser.add_argument("--fit-context", action="store_true",
+                        help="also fit the context weights (simulated in the benchmark; never written)")
     args = parser.parse_args(argv)
     settings = load_settings(args.config)
     items = pd.read_parquet(args.items)
-    items = items[(items["fold_kind"] == "seen") & items["p_ai"].notna()].reset_index(drop=True)
+    items = items[(items["fold_kind"] == "seen generators") & items["p_ai"].notna()].reset_index(drop=True)
     if items.empty or items["is_concern"].nunique() < 2:
-        print(f"error: {args.items} holds no scored 'seen' items of both kinds", file=sys.stderr)
+        print(f"error: {args.items} holds no scored 'seen generators' items of both kinds", file=sys.stderr)
         return 2
     y = items["is_concern"].to_numpy(dtype=bool)
     groups = (items["fold"].astype(str) + "/" + items["account"].astype(str)).to_numpy()
     usual = settings.triage.new_account_usual_uploads
     signals = _signals(items, settings.scoring.base_rate)
-    fitted = TriageModel.fit(signals, y, new_account_usual_uploads=usual)
     defaults = TriageModel.from_config(settings.triage.weights, usual)
-    result = compare(signals, y, groups, defaults, usual)
+    fixed = {} if args.fit_context else {f: defaults.weights[f] for f in CONTEXT_FEATURES}
+    fitted = TriageModel.fit(signals, y, new_account_usual_uploads=usual, fixed=fixed)
+    result = compare(signals, y, groups, defaults, usual, fixed)
     digest = hashlib.sha256(args.items.read_bytes()).hexdigest()[:16]
     citation = [
         f"fitted by scripts/fit_default_triage.py on {len(items)} out-of-fold benchmark uploads",
@@ -99,9 +112,17 @@ def main(argv: list[str] | None = None) -> int:
         f"log loss {result['log_loss_fitted']:.3f} fitted vs {result['log_loss_default']:.3f} before, "
         f"AUROC {result['auroc_fitted']:.3f} vs {result['auroc_default']:.3f}",
     ]
+    if fixed:
+        citation.append(f"context weights held at their documented values: {', '.join(fixed)}")
     block = weights_block(fitted, citation)
     print(block, end="")
-    if args.write:
+    better = (result["log_loss_fitted"] <= result["log_loss_default"] * (1 - MIN_LOG_LOSS_GAIN)
+              and result["auroc_fitted"] >= result["auroc_default"] - AUROC_TOLERANCE)
+    if not better:
+        print("not better than the configured weights under grouped CV: nothing written")
+    elif args.write and args.fit_context:
+        print("context weights were fitted to simulated timelines: nothing written")
+    elif args.write:
         write_weights(args.write, block)
         print(f"wrote the weights into {args.write}")
     return 0

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from slopscore.model.base_rate import logit
-from slopscore.model.triage import DEFAULT_BASE_RATE, FEATURES, TriageModel, TriageSignals
+from slopscore.model.triage import DEFAULT_BASE_RATE, DEFAULT_WEIGHTS, FEATURES, TriageModel, TriageSignals
 
 THRESHOLD = 0.5
 _OBJECT = {"file_generator", "declared_ai", "has_process_notes", "provenance_source", "c2pa_verified"}
@@ -201,3 +201,20 @@ def test_configured_weights_are_validated():
         TriageModel.from_config({"ai_logit": 1.0})
     with pytest.raises(ValueError, match="new_account_usual_uploads"):
         TriageModel(new_account_usual_uploads=0)
+
+
+def test_fixed_weights_are_held_while_the_others_are_fitted():
+    rng = np.random.default_rng(5)
+    n = 2000
+    signals = _signals(n, ai_evidence=rng.normal(0, 2, n), uploads_in_window=rng.integers(1, 30, n),
+                       burst_ratio=rng.exponential(5, n))
+    truth = TriageModel({**DEFAULT_WEIGHTS, "intercept": 0.0, "ai_evidence": 1.0, "upload_burst": 0.5,
+                         "file_says_ai": 0.0, "declared_with_notes": 0.0})
+    violation = rng.random(n) < truth.score(signals, 0.5)
+    model = TriageModel.fit(signals, violation, fixed={"upload_burst": 0.5, "near_duplicates": 0.6})
+    assert model.weights["upload_burst"] == 0.5 and model.weights["near_duplicates"] == 0.6
+    assert model.weights["ai_evidence"] == pytest.approx(1.0, abs=0.15)
+    with pytest.raises(ValueError, match="cannot fix unknown triage features"):
+        TriageModel.fit(signals, violation, fixed={"vibes": 1.0})
+    with pytest.raises(ValueError, match="wrong sign"):
+        TriageModel.fit(signals, violation, fixed={"upload_burst": -1.0})

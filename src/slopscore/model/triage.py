@@ -111,7 +111,8 @@ class TriageModel:
 
     @classmethod
     def fit(cls, signals: TriageSignals, violation: np.ndarray, *, l2: float = 1.0,
-            new_account_usual_uploads: float = DEFAULT_NEW_ACCOUNT_UPLOADS) -> "TriageModel":
+            new_account_usual_uploads: float = DEFAULT_NEW_ACCOUNT_UPLOADS,
+            fixed: Mapping[str, float] | None = None) -> "TriageModel":
         """Learn sign-bounded logistic weights from reviewer decisions (or labels).
 
         The fitted intercept absorbs the decisions' own share of concerns; the stored
@@ -125,12 +126,20 @@ class TriageModel:
             The reviewer confirmed a policy concern.
         l2 : float
             Ridge penalty on the feature weights (not the intercept).
+        fixed : mapping, optional
+            Feature weights held at given values (e.g. context weights that the data at
+            hand cannot inform); the others are fitted around them.
         """
         X = triage_features(signals, new_account_usual_uploads)
         y = np.asarray(violation, dtype=np.float64)
         if len(y) != len(X) or len(np.unique(y)) < 2:
             raise ValueError(f"need decisions of both kinds for {len(X)} items; got {np.unique(y)}")
-        bounds = [(None, None)] + [(0, None) if SIGNS[f] > 0 else (None, 0) for f in FEATURES]
+        fixed = dict(fixed or {})
+        unknown = set(fixed) - set(FEATURES)
+        if unknown:
+            raise ValueError(f"cannot fix unknown triage features {sorted(unknown)}; known: {list(FEATURES)}")
+        bounds = [(None, None)] + [(fixed[f], fixed[f]) if f in fixed else (0, None) if SIGNS[f] > 0 else (None, 0)
+                                   for f in FEATURES]
 
         def loss(theta):
             logits = theta[0] + X @ theta[1:]
@@ -139,11 +148,12 @@ class TriageModel:
             grad = np.concatenate([[grad_logits.sum()], X.T @ grad_logits + 2 * l2 * theta[1:]])
             return nll + l2 * np.sum(theta[1:] ** 2), grad
 
-        start = np.array([float(logit(y.mean()))] + [DEFAULT_WEIGHTS[f] for f in FEATURES])
+        start = np.array([float(logit(y.mean()))] + [fixed.get(f, DEFAULT_WEIGHTS[f]) for f in FEATURES])
         result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
         weights = {"intercept": float(result.x[0] - logit(y.mean()))}
         weights.update({f: float(w) for f, w in zip(FEATURES, result.x[1:])})
-        return cls(weights, "learned", len(y), new_account_usual_uploads)
+        model = cls(weights, "learned", len(y), new_account_usual_uploads)  # checks the fixed signs too
+        return model
 
     def intercept(self, base_rate: float = DEFAULT_BASE_RATE) -> float:
         """The logit of the score of an item with no signal at all, for ``base_rate``."""
