@@ -373,3 +373,28 @@ def test_one_class_gives_nan_ranking_metrics_with_a_warning():
 def test_validation_errors_carry_the_numbers(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_estimates_carry_counts_and_intervals_over_artists_or_say_too_few():
+    from slopscore.evaluation.estimates import MIN_COUNT, estimate_metrics, flat_estimates
+
+    rng = np.random.default_rng(11)
+    n = 600
+    groups = rng.integers(0, 60, n)
+    y = rng.random(n) < 0.3
+    prob = np.clip(0.3 + 0.4 * (y - 0.3) + rng.normal(0, 0.2, n), 0, 1)
+    estimates = estimate_metrics(y, prob, groups, n_draws=300)
+    auroc = estimates["auroc"]
+    assert auroc.value == pytest.approx(roc_auc_score(y, prob))
+    assert auroc.low <= auroc.value <= auroc.high and auroc.high - auroc.low < 0.2
+    assert (auroc.n_positive, auroc.n_negative) == (int(y.sum()), int((~y).sum()))
+    assert estimates["ece"].low <= estimates["ece"].value <= estimates["ece"].high
+    wider = estimate_metrics(y[:150], prob[:150], groups[:150], n_draws=300)["auroc"]
+    assert wider.high - wider.low > auroc.high - auroc.low  # fewer items, less certainty
+    few = estimate_metrics(y[: MIN_COUNT + 10] | (np.arange(MIN_COUNT + 10) < 3), prob[: MIN_COUNT + 10],
+                           groups[: MIN_COUNT + 10])
+    assert all(e.status == "too few" and np.isnan(e.value) for e in few.values())
+    assert few["auroc"].text().startswith("too few (")
+    flat = flat_estimates("detector", few)
+    assert "detector_auroc" not in flat and flat["detector_n_positive"] == few["auroc"].n_positive
+    assert {"d_auroc", "d_auroc_low", "d_auroc_high", "d_n_negative"} <= set(flat_estimates("d", estimates))

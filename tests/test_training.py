@@ -18,8 +18,18 @@ def test_training_logs_metrics_plots_and_registers_the_model(trained):
     _, settings, outcome, _ = trained
     client = MlflowClient(configure_tracking(settings.tracking.store_dir))  # the session's store
     run = client.get_run(outcome.registered.run_id)
-    for key in ("detector_auroc", "detector_ece", "triage_average_precision", "flip_rate_jpeg50"):
-        assert key in run.data.metrics
+    metrics = run.data.metrics
+    assert "flip_rate_jpeg50" in metrics
+    for model in ("detector", "triage"):
+        counts = metrics[f"{model}_n_positive"], metrics[f"{model}_n_negative"]
+        enough = min(counts) >= 20
+        for key in ("auroc", "ece", "average_precision"):  # a number only from 20 of each class
+            assert (f"{model}_{key}" in metrics) == enough
+            if enough:
+                assert metrics[f"{model}_{key}_low"] <= metrics[f"{model}_{key}"] <= metrics[f"{model}_{key}_high"]
+    report = outcome.evaluation.report.read_text()
+    assert "positives / negatives" in report and ("too few" in report) != (
+        min(metrics["detector_n_positive"], metrics["detector_n_negative"]) >= 20)
     assert run.data.params["backbone"] == "test:tiny-clip/seed0"
     plots = {a.path for a in client.list_artifacts(outcome.registered.run_id, "plots")}
     assert "plots/detector_reliability.png" in plots
@@ -81,7 +91,12 @@ def test_evaluate_command_logs_an_evaluation_run(trained, tmp_path):
                               filter_string="tags.mlflow.runName = 'evaluate'")
     assert len(runs) == 1 and runs.iloc[0]["tags.model_uri"] == outcome.registered.alias_uri
     assert len(runs.iloc[0]["tags.dataset_digest"]) == 64
-    assert 0.0 <= runs.iloc[0]["metrics.detector_auroc"] <= 1.0
+    row = runs.iloc[0]
+    if min(row["metrics.detector_n_positive"], row["metrics.detector_n_negative"]) >= 20:
+        assert row["metrics.detector_auroc_low"] <= row["metrics.detector_auroc"] <= row["metrics.detector_auroc_high"]
+    else:
+        assert pd.isna(row.get("metrics.detector_auroc")) and "too few" in result.output
+    assert "positives / negatives" in result.output
 
 
 def test_score_command_writes_one_row_per_input(trained, tmp_path):

@@ -174,14 +174,12 @@ def evaluate(
     """Evaluate a logged scorer on labelled uploads; log the metrics and report to MLflow."""
     settings = _settings(config, weights_dir=weights_dir, cache_dir=cache_dir,
                          mlflow_store=mlflow_store)
-    from slopscore.terminal.console import console, progress_bars
+    from slopscore.terminal.console import console, print_metric_estimates, progress_bars
     from slopscore.training.train import evaluate_model
 
     with _user_errors(), progress_bars() as progress:
         outcome = evaluate_model(model, manifest, settings, out, progress=progress)
-    for key in ("detector_auroc", "detector_average_precision", "detector_ece", "triage_auroc",
-                "triage_average_precision", "triage_ece"):
-        console.print(f"{key}: {outcome.metrics.get(key, float('nan')):.4f}")
+    print_metric_estimates(outcome.estimates, "evaluated items")
     console.print(f"report: {outcome.report}")
 
 

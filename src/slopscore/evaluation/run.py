@@ -18,7 +18,8 @@ import pandas as pd
 from slopscore.config import Settings
 from slopscore.embedding.encoder import ImageEncoder
 from slopscore.evaluation.calibration import reliability_curve
-from slopscore.evaluation.metrics import precision_within_daily_budget, summarise
+from slopscore.evaluation.estimates import Estimate, estimate_metrics, flat_estimates
+from slopscore.evaluation.metrics import precision_within_daily_budget
 from slopscore.evaluation.report import (
     EvaluationReport,
     reliability_figure,
@@ -37,12 +38,17 @@ __all__ = ["EvaluationOutcome", "evaluate_scored", "targets"]
 
 @dataclass
 class EvaluationOutcome:
-    """Metrics (flat, for MLflow), the HTML report and the plots it embeds."""
+    """Metrics (flat, for MLflow), the HTML report and the plots it embeds.
+
+    ``estimates`` holds, for ``detector`` and ``triage``, each headline metric with its
+    counts and 95% interval (or "too few"); ``metrics`` flattens them for MLflow.
+    """
 
     metrics: dict[str, float]
     report: Path
     figures: dict[str, Path] = field(default_factory=dict)
     segments: list = field(default_factory=list)
+    estimates: dict[str, dict[str, Estimate]] = field(default_factory=dict)
 
 
 def targets(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -80,12 +86,12 @@ def evaluate_scored(
     y_ai, y_violation = targets(frame)
     p_ai = scored["p_ai"].to_numpy(dtype=float)
     triage = scored["triage_score"].to_numpy(dtype=float)
+    groups = frame["artist_id"].to_numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        detector = summarise(y_ai, p_ai)
-        queue = summarise(y_violation, triage)
-    metrics = {f"detector_{k}": v for k, v in detector.items()}
-    metrics.update({f"triage_{k}": v for k, v in queue.items()})
+        estimates = {"detector": estimate_metrics(y_ai, p_ai, groups, seed=settings.training.random_state),
+                     "triage": estimate_metrics(y_violation, triage, groups, seed=settings.training.random_state)}
+    metrics = {**flat_estimates("detector", estimates["detector"]), **flat_estimates("triage", estimates["triage"])}
     days = frame["uploaded_at"].dt.strftime("%Y-%m-%d").to_numpy()
     budget = settings.training.review_budget_per_day
     metrics[f"triage_precision_daily_budget_{budget}"] = precision_within_daily_budget(
@@ -118,9 +124,11 @@ def evaluate_scored(
     report = EvaluationReport(
         title=title, summary=[("items", str(len(frame))), *context],
         metric_tables={
-            "Detector: P(AI) against ai_assisted + ai_slop": _formatted(detector),
-            "Triage: score against confirmed slop": _formatted(
-                {**queue, f"precision within {budget}/day": metrics[f"triage_precision_daily_budget_{budget}"]}),
+            "Detector: P(AI) against ai_assisted + ai_slop, 95% intervals over artists": _formatted(
+                estimates["detector"]),
+            "Triage: score against confirmed slop, 95% intervals over artists": [
+                *_formatted(estimates["triage"]),
+                (f"precision within {budget}/day", _number(metrics[f"triage_precision_daily_budget_{budget}"]))],
         },
         tables={
             f"False-positive rate on non-violations at triage ≥ {threshold:.3g}": (
@@ -139,16 +147,18 @@ def evaluate_scored(
                "moderator, never a verdict. False positives on human work are the costliest error."],
     )
     path = write_html_report(report, out_dir / "evaluation_report.html")
-    return EvaluationOutcome(metrics, path, figures, segments)
+    return EvaluationOutcome(metrics, path, figures, segments, estimates)
 
 
-def _formatted(values: dict[str, float]) -> list[tuple[str, str]]:
-    def text(key: str, value) -> str:
-        if key == "n" or not isinstance(value, float):
-            return str(int(value)) if key == "n" else str(value)
-        return "n/a" if value != value else f"{value:.4f}"
+def _number(value: float) -> str:
+    return "n/a" if value != value else f"{value:.4f}"
 
-    return [(k, text(k, v)) for k, v in values.items()]
+
+def _formatted(estimates: dict[str, Estimate]) -> list[tuple[str, str]]:
+    """The counts, then each metric as ``value [low, high]`` or "too few"."""
+    first = next(iter(estimates.values()))
+    return [("positives / negatives", f"{first.n_positive} / {first.n_negative}"),
+            *((name, estimate.text(4)) for name, estimate in estimates.items())]
 
 
 def _segments(frame: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -10,8 +10,8 @@ from rich.table import Table
 
 from slopscore.terminal.progress import progress_bar
 
-__all__ = ["console", "print_backbones", "print_embed_summary", "print_queue", "print_training_summary",
-           "progress_bars"]
+__all__ = ["console", "print_backbones", "print_embed_summary", "print_metric_estimates", "print_queue",
+           "print_training_summary", "progress_bars"]
 
 console = Console()
 
@@ -29,16 +29,31 @@ def progress_bars():
 
 def print_training_summary(outcome) -> None:
     """Headline metrics of a training run and where its outputs went."""
-    m = outcome.evaluation.metrics
-    table = Table("metric (held-out artists)", "detector P(AI)", "triage score")
+    print_metric_estimates(outcome.evaluation.estimates, "held-out artists")
+    console.print(f"trained on {outcome.n_train} items, evaluated on {outcome.n_test}; "
+                  f"registered {outcome.registered.alias_uri} (version {outcome.registered.version})")
+
+
+def print_metric_estimates(estimates: dict, where: str) -> None:
+    """Detector and triage metrics side by side, each with its 95% interval, and the counts."""
+    detector, triage = estimates["detector"], estimates["triage"]
+    table = Table(f"metric ({where})", "detector P(AI)", "triage score")
+    first_d, first_t = next(iter(detector.values())), next(iter(triage.values()))
+    table.add_row("positives / negatives", f"{first_d.n_positive} / {first_d.n_negative}",
+                  f"{first_t.n_positive} / {first_t.n_negative}")
     for key, label in (("auroc", "AUROC"), ("average_precision", "average precision"),
                        ("brier_score", "Brier score"), ("ece", "ECE"),
                        ("tpr_at_fpr_1pct", "detection at 1% FPR"),
                        ("tpr_at_fpr_5pct", "detection at 5% FPR")):
-        table.add_row(label, _fmt(m.get(f"detector_{key}")), _fmt(m.get(f"triage_{key}")))
+        table.add_row(label, _estimate(detector.get(key)), _estimate(triage.get(key)))
     console.print(table)
-    console.print(f"trained on {outcome.n_train} items, evaluated on {outcome.n_test}; "
-                  f"registered {outcome.registered.alias_uri} (version {outcome.registered.version})")
+    console.print("values with 95% intervals over artists; 'too few' below 20 positives or negatives")
+
+
+def _estimate(estimate) -> str:
+    if estimate is None:
+        return "n/a"
+    return "too few" if estimate.status != "ok" else estimate.text()
 
 
 def _fmt(value) -> str:
