@@ -21,6 +21,7 @@ from slopscore.analytics.build import build_report
 from slopscore.analytics.data import load_queue_data
 from slopscore.model.scorer import score_histogram
 from slopscore.review.database import open_queue
+from slopscore.review.ingest import register_model_version
 from slopscore.review.schema import Action, Decision, ModelVersion, QueueItem
 
 MONDAY_W23 = datetime(2026, 6, 1, 9, 0, tzinfo=timezone.utc)  # ISO week 2026-W23
@@ -421,3 +422,26 @@ def test_rare_tags_beyond_the_page_limit_are_summarised_but_all_in_the_csv(tmp_p
     tags = segments[segments["segment"] == "style/medium tag"].set_index("value")
     assert len(tags) == 41 and tags.loc["common", "reviewed"] == 40
     assert tags.loc["common", "dismissal_rate"] == 1.0  # 40 reviewed: enough for a rate
+
+
+def test_the_base_rate_the_scores_assume_is_checked_against_the_queue(tmp_path):
+    engine = open_queue(f"sqlite:///{tmp_path / 'queue.db'}")
+    rng = np.random.default_rng(12)
+    n, configured, actual = 4000, 0.05, 0.12
+    y = rng.random(n) < actual
+    separation = 3.0
+    logits = separation * rng.normal(np.where(y, separation / 2, -separation / 2), 1.0)  # exact for an even share
+    p_configured = 1 / (1 + np.exp(-(logits + np.log(configured / (1 - configured)))))
+    add_log(engine, [{"item_id": f"i{k}", "p_ai": float(p_configured[k]), "triage_score": float(p_configured[k]),
+                      "uploaded_at": MONDAY_W23,
+                      "decisions": [(Action.NOTIFY if y[k] else Action.NO_CONCERN, MONDAY_W23)] if k < 40 else []}
+                     for k in range(n)])
+    register_model_version(engine, "m/1", "b", {}, base_rate=configured)
+    outcome = build_report(engine, tmp_path / "out" / "report.html", min_reviewed=30)
+    table = pd.read_csv(outcome.csv["base_rates"]).iloc[0]
+    assert table["configured"] == configured and table["scored"] == n
+    assert table["em_estimate"] == pytest.approx(actual, abs=0.02)  # the platform has more AI than assumed
+    assert abs(p_configured.mean() - actual) > 2 * abs(table["em_estimate"] - actual)  # better than the mean
+    assert table["reviewed"] == 40 and table["confirmed"] == int(y[:40].sum())
+    html = outcome.html.read_text(encoding="utf-8")
+    assert "Base rate: the share of uploads the scores assume are AI" in html and "5.0%" in html

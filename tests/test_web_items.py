@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from slopscore.review.decisions import claim_item, decide
+from slopscore.review.ingest import register_model_version
 from slopscore.review.schema import Action, Decision, QueueItem
 from slopscore.web.queue_query import Cursor, SortKey
 from tests.test_web_support import T0, add_artworks, make_app, signed_in, token
@@ -58,7 +59,10 @@ def test_item_page_shows_score_breakdown_provenance_portfolio_and_past_decisions
 
     client = signed_in(app)
     page = client.get(f"/items/{first}").text
-    assert "1.00 — estimated 100% chance a reviewer confirms a concern" in page
+    assert "1.00 — estimated 100% chance a reviewer confirms a concern (base rate not recorded)" in page
+    register_model_version(engine, "m/1", "test:b", {}, base_rate=0.05)
+    assert "(for a 5% base rate)" in client.get(f"/items/{first}").text
+    page = client.get(f"/items/{first}").text
     assert "detector: looks AI-generated" in page and "+1.40" in page  # the breakdown
     assert "file says ComfyUI made it (PNG prompt)" in page  # provenance
     nearest = page.split("Most similar own works")[1].split("Recent works")[0]

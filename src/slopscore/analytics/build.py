@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from slopscore.analytics import dismissals, model_versions, render, review_thresholds
+from slopscore.analytics import base_rates, dismissals, model_versions, render, review_thresholds
 from slopscore.analytics.data import QueueData, load_queue_data, open_for_report
 from slopscore.analytics.render import Section, Table, interval, number, pct, rate_cells
 from slopscore.review.database import redacted
@@ -55,7 +55,7 @@ DEFINITIONS = (
     "chance, 1 = perfect); needs both outcomes and the minimum reviewed items.",
 )
 _CSV_NAMES = ("fpr_overall", "fpr_weekly", "fpr_segments", "top_dismissed", "calibration",
-              "thresholds", "drift", "models")
+              "thresholds", "drift", "models", "base_rates")
 
 
 @dataclass(frozen=True)
@@ -186,6 +186,7 @@ def _compute(data: QueueData, min_reviewed: int, thresholds, n_bins: int):
                                 "status": d.status, "message": d.message} for d in drift],
                               columns=["model_version", "scored", "psi", "status", "message"]),
         "models": models,
+        "base_rates": base_rates.base_rate_table(items, reviewed, data.base_rates, min_reviewed),
     }
     sections = [
         _fpr_section(overall, weekly),
@@ -195,6 +196,7 @@ def _compute(data: QueueData, min_reviewed: int, thresholds, n_bins: int):
         _threshold_section(table, min_reviewed),
         _drift_section(drift),
         _model_section(models),
+        base_rates.base_rate_section(tables["base_rates"]),
     ]
     summary = [
         ("scored items in scope", str(len(items))),

@@ -11,7 +11,7 @@ they are written in UTC).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 
@@ -29,7 +29,7 @@ __all__ = ["QueueData", "load_queue_data", "open_for_report", "to_utc"]
 _CHUNK_ROWS = 5000
 _ITEM_COLUMNS = (
     QueueItem.id, QueueItem.item_id, QueueItem.model_version, QueueItem.artist_id,
-    QueueItem.uploaded_at, QueueItem.scored_at, QueueItem.file_type, QueueItem.triage_score,
+    QueueItem.uploaded_at, QueueItem.scored_at, QueueItem.file_type, QueueItem.triage_score, QueueItem.p_ai,
     QueueItem.portfolio_size, QueueItem.cold_start, QueueItem.has_process_notes,
     QueueItem.declared_ai, QueueItem.title, QueueItem.tags, QueueItem.status,
 )
@@ -66,6 +66,8 @@ class QueueData:
         they are left out of every number.
     since : pandas.Timestamp or None
     model_version : str or None
+    base_rates : dict of str to float or None
+        ``ModelVersion.base_rate`` per model version present (None where not recorded).
     """
 
     items: pd.DataFrame
@@ -75,6 +77,7 @@ class QueueData:
     unrecognised_decisions: int
     since: pd.Timestamp | None
     model_version: str | None
+    base_rates: dict = field(default_factory=dict)
 
     @property
     def simulated(self) -> bool:
@@ -152,7 +155,7 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     for column in ("uploaded_at", "scored_at", "decided_at"):
         if column in frame:
             frame[column] = to_utc(frame[column])
-    for column in ("triage_score", "decision_score"):
+    for column in ("triage_score", "decision_score", "p_ai"):
         if column in frame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
     for column in ("cold_start", "has_process_notes", "declared_ai"):
@@ -222,16 +225,19 @@ def load_queue_data(engine: Engine, *, since: date | datetime | str | None = Non
     versions = sorted(set(items["model_version"]) | set(reviewed["model_version"]))
     references: dict[str, str] = {}
     registered: dict[str, pd.Timestamp] = {}
+    base_rates: dict[str, float | None] = {}
     if versions:
         query = select(ModelVersion.model_version, ModelVersion.reference_histogram,
-                       ModelVersion.registered_at).where(ModelVersion.model_version.in_(versions))
+                       ModelVersion.registered_at, ModelVersion.base_rate).where(
+                           ModelVersion.model_version.in_(versions))
         with engine.connect() as connection:
-            for version, histogram, registered_at in connection.execute(query):
+            for version, histogram, registered_at, base_rate in connection.execute(query):
                 references[version] = histogram
                 registered[version] = to_utc(pd.Series([registered_at])).iloc[0]
+                base_rates[version] = base_rate
     never = pd.Timestamp.max.tz_localize("UTC")
     order = sorted(versions, key=lambda v: (registered.get(v, never), v))
-    return QueueData(items, reviewed, references, order, unrecognised, since_ts, model_version)
+    return QueueData(items, reviewed, references, order, unrecognised, since_ts, model_version, base_rates)
 
 
 def _with_outcomes(reviewed: pd.DataFrame) -> tuple[pd.DataFrame, int]:

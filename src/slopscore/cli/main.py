@@ -220,7 +220,7 @@ def score(
         analyser = _file_analyser(settings, scorer)
     if database is not None:
         register_model_version(database, scorer.info.model_version, scorer.info.backbone_id,
-                               scorer.info.reference_histogram)
+                               scorer.info.reference_histogram, scorer.info.base_rate)
     with _user_errors(), progress_bars() as progress:
         summary = run_batch_job(scorer, source, out, settings, history=history,
                                 queue=QueueWriter(database) if database is not None else None,

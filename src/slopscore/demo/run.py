@@ -75,7 +75,8 @@ def run_demo(out: str | Path, *, backbone: str | None = None,
     console.rule("score into the review queue")
     database = open_queue(f"sqlite:///{(out / 'queue.db').resolve()}")
     info = trained.scorer.info
-    register_model_version(database, info.model_version, info.backbone_id, info.reference_histogram)
+    register_model_version(database, info.model_version, info.backbone_id, info.reference_histogram,
+                           info.base_rate)
     past = _held_out_history(platform.history, trained.test_artists, out / "platform")
     analyser = LocalFileAnalyser.open(settings)  # one loaded encoder for both runs
     with progress_bars() as progress:

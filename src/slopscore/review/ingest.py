@@ -136,8 +136,9 @@ class QueueWriter:
 
 
 def register_model_version(engine: Engine, model_version: str, backbone_id: str | None,
-                           reference_histogram: Mapping | None) -> None:
-    """Record a scorer that writes into the queue, with its reference score histogram.
+                           reference_histogram: Mapping | None, base_rate: float | None = None) -> None:
+    """Record a scorer that writes into the queue, with its reference score histogram and the
+    base rate its probabilities are stated for.
 
     The first registration wins: a version's reference distribution never changes.
     """
@@ -145,7 +146,7 @@ def register_model_version(engine: Engine, model_version: str, backbone_id: str 
     statement = insert(ModelVersion).values(
         model_version=model_version, backbone_id=backbone_id,
         registered_at=datetime.now(timezone.utc),
-        reference_histogram=json.dumps(dict(reference_histogram or {})),
+        reference_histogram=json.dumps(dict(reference_histogram or {})), base_rate=base_rate,
     ).on_conflict_do_nothing(index_elements=["model_version"])
     with engine.begin() as connection:
         connection.execute(statement)

@@ -247,6 +247,8 @@ class ModelVersion(Base):
 
     ``reference_histogram`` is JSON ``{"edges": [...], "counts": [...]}`` of triage
     scores on the scorer's held-out evaluation items, the baseline for drift.
+    ``base_rate`` is the share of AI uploads its P(AI) and triage scores are stated for
+    (NULL for scorers that did not record one).
     """
 
     __tablename__ = "model_versions"
@@ -255,3 +257,4 @@ class ModelVersion(Base):
     backbone_id: Mapped[str | None] = mapped_column(String(200))
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     reference_histogram: Mapped[str] = mapped_column(Text, default="{}")
+    base_rate: Mapped[float | None] = mapped_column(Float)

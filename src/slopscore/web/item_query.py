@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from slopscore.review.schema import Artwork, QueueItem
+from slopscore.review.schema import Artwork, ModelVersion, QueueItem
 
-__all__ = ["MAX_ROW_ID", "WorkThumb", "breakdown", "load_item", "nearest_works", "recent_works",
-           "row_id"]
+__all__ = ["MAX_ROW_ID", "WorkThumb", "breakdown", "load_item", "model_base_rate", "nearest_works",
+           "recent_works", "row_id"]
 
 MAX_NEAREST = 8
 MAX_RECENT = 12
@@ -39,6 +39,15 @@ class WorkThumb:
     title: str | None
     uploaded_at: datetime | None
     similarity: float | None
+
+
+def model_base_rate(engine: Engine, model_version: str | None) -> float | None:
+    """The base rate the item's scorer stated its probabilities for (None if not recorded)."""
+    if not model_version:
+        return None
+    with engine.connect() as connection:
+        return connection.execute(select(ModelVersion.base_rate).where(
+            ModelVersion.model_version == model_version)).scalar_one_or_none()
 
 
 def load_item(engine: Engine, queue_item_id: int) -> QueueItem | None:

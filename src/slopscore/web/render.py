@@ -37,11 +37,14 @@ FEATURE_LABELS = {
 }
 
 
-def score_meaning(score: float | None) -> str:
-    """The triage score in words: ``0.82 — estimated 82% chance a reviewer confirms a concern``."""
+def score_meaning(score: float | None, base_rate: float | None = None) -> str:
+    """The triage score in words, with the base rate it assumes:
+    ``0.82 — estimated 82% chance a reviewer confirms a concern (for a 5% base rate)``."""
     if score is None or not math.isfinite(score):
         return "not scored"
-    return f"{score:.2f} — estimated {round(score * 100)}% chance a reviewer confirms a concern"
+    assumes = ("base rate not recorded" if base_rate is None or not math.isfinite(base_rate)
+               else f"for a {100 * base_rate:g}% base rate")
+    return f"{score:.2f} — estimated {round(score * 100)}% chance a reviewer confirms a concern ({assumes})"
 
 
 def _percent(value: float | None) -> str:
@@ -71,6 +74,7 @@ def make_environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(percent=_percent, number=_number, signed=_signed, when=_when,
                        feature=_feature, score_meaning=score_meaning)
+    env.globals["score_meaning"] = score_meaning
     return env
 
 

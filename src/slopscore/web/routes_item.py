@@ -29,7 +29,7 @@ from slopscore.review.messages import MAX_MESSAGE_CHARS, concern_text, list_temp
 from slopscore.review.schema import Action, Status
 from slopscore.review.validation import InvalidInput, ItemNotFound
 from slopscore.web.auth import CurrentModerator, safe_next
-from slopscore.web.item_query import breakdown, load_item, nearest_works, recent_works, row_id
+from slopscore.web.item_query import breakdown, load_item, model_base_rate, nearest_works, recent_works, row_id
 from slopscore.web.queue_query import json_texts
 from slopscore.web.render import flash, render
 
@@ -69,6 +69,7 @@ def item_page(request: Request, queue_item_id: int, moderator: CurrentModerator,
     parts, logit = breakdown(item.breakdown)
     return render(request, "item.html", {
         "item": item, "reasons": reasons, "provenance": provenance, "tags": _tags(item.tags),
+        "base_rate": model_base_rate(engine, item.model_version),
         "breakdown": parts, "logit": logit, "claim": claim, "claim_error": claim_error,
         "actions": allowed_actions(item.status) if claim else [], "Action": Action,
         "templates": templates, "chosen": chosen, "message": message,
