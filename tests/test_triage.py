@@ -218,3 +218,11 @@ def test_fixed_weights_are_held_while_the_others_are_fitted():
         TriageModel.fit(signals, violation, fixed={"vibes": 1.0})
     with pytest.raises(ValueError, match="wrong sign"):
         TriageModel.fit(signals, violation, fixed={"upload_burst": -1.0})
+
+
+def test_metadata_of_a_work_the_member_declared_only_confirms_the_declaration():
+    model = TriageModel()
+    signals = _signals(3, ai_evidence=[2.0] * 3, file_says_ai=[False, True, True], declared_ai=[True, True, None],
+                       has_process_notes=[True, True, None], file_generator=[None, "ComfyUI", "ComfyUI"])
+    declared_plain, declared_with_metadata, undeclared_with_metadata = model.score(signals)
+    assert declared_plain == declared_with_metadata < undeclared_with_metadata

@@ -11,8 +11,10 @@ feature                 value                                                   
 ``ai_evidence``         the detector's log-likelihood ratio: logit P(AI) minus the  >= 0
                         logit of the AI share it was calibrated for, clipped to +-8
 ``file_says_ai``        1 when the file's metadata or a valid Content Credential    >= 0
-                        says a generator made it; 0.5 when only a credential that
-                        failed validation (changed after signing) says so
+                        says a generator made it and the member did not declare AI
+                        use; 0.5 when only a credential that failed validation
+                        (changed after signing) says so. A declared work's metadata
+                        only confirms the declaration: 0
 ``portfolio_outlier``   gate x max(0, distance from the artist's works, in their    >= 0
                         own spread)
 ``near_duplicates``     gate x log1p(near-identical uploads by the same artist)      >= 0
@@ -166,10 +168,11 @@ def triage_features(signals: TriageSignals, new_account_usual_uploads: float) ->
     ratio = as_float(signals.burst_ratio)
     no_history = np.isnan(ratio) & np.isfinite(uploads)
     new_account = np.where(no_history, uploads / max(float(new_account_usual_uploads), 1.0), np.nan)
-    declared = _flags(signals.declared_ai) & _flags(signals.has_process_notes)
+    declared_ai = _flags(signals.declared_ai)
+    declared = declared_ai & _flags(signals.has_process_notes)
     columns = [
         evidence,
-        provenance,
+        np.where(declared_ai, 0.0, provenance),
         gate * np.clip(as_float(signals.centroid_z), 0, _Z_CLIP),
         gate * np.log1p(np.clip(as_float(signals.near_duplicates), 0, None)),
         gate * np.log(np.clip(ratio, 1, None)),
