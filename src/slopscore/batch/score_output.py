@@ -21,17 +21,24 @@ __all__ = ["OUTPUT_SCHEMA", "ScoreWriter", "read_scores"]
 #: ``triage_score`` in [0, 1]: estimated chance a reviewer confirms a policy concern
 #: (higher = review sooner), null when skipped. ``p_ai`` in [0, 1]: calibrated chance
 #: the image is AI-generated. ``centroid_z``: distance from the artist's earlier works in
-#: units of their own spread (higher = less like them; null in cold start).
+#: units of their own spread (higher = less like them; null in cold start). ``row_number``:
+#: the input row (1 = the header line of a CSV); ``skip_detail``: why a row was skipped, in
+#: words; ``warnings`` and ``provenance_findings``: JSON lists (what was cut or doubted in the
+#: row; typed problems found in the file's metadata).
 OUTPUT_SCHEMA = pa.schema([
     ("item_id", pa.string()),
+    ("row_number", pa.int64()),
     ("artist_id", pa.string()),
     ("uploaded_at", pa.string()),
     ("status", pa.string()),
     ("skip_reason", pa.string()),
+    ("skip_detail", pa.string()),
+    ("warnings", pa.string()),
     ("triage_score", pa.float64()),
     ("p_ai", pa.float64()),
     ("reasons", pa.string()),
     ("provenance_reasons", pa.string()),
+    ("provenance_findings", pa.string()),
     ("breakdown", pa.string()),
     ("cross_account_posters", pa.int64()),
     ("portfolio_size", pa.int64()),

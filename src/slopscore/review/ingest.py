@@ -35,11 +35,12 @@ _FROM_FRAME = {
     "cross_account_posters": "cross_account_posters", "declared_ai": "declared_ai",
     "has_process_notes": "has_process_notes", "reasons": "reasons",
     "provenance_reasons": "provenance_reasons", "breakdown": "breakdown",
+    "provenance_findings": "provenance_findings", "warnings": "warnings",
     "skip_reason": "skip_reason", "backbone_id": "backbone_id", "title": "title", "tags": "tags",
     "nearest_works": "nearest_works",
 }
 _JSON_DEFAULTS = {"reasons": "[]", "provenance_reasons": "[]", "breakdown": "{}",
-                  "nearest_works": "[]"}
+                  "nearest_works": "[]", "provenance_findings": "[]", "warnings": "[]"}
 _INTEGERS = ("portfolio_size", "cross_account_posters")
 _BOOLEANS = ("cold_start", "declared_ai", "has_process_notes")
 _CHUNK = 500  # rows per INSERT statement (SQLite allows 32k bound parameters)

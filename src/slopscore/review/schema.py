@@ -162,6 +162,12 @@ class QueueItem(Base):
     #: (cosine similarity in [-1, 1], higher = more alike), see :class:`Artwork`.
     nearest_works: Mapped[str] = mapped_column(Text, default="[]")
     skip_reason: Mapped[str | None] = mapped_column(String(64))
+    #: JSON list of typed provenance findings (tampered, malformed, over limits, unsafe XML...).
+    provenance_findings: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+    #: JSON list of what was cut or doubted in the upload's manifest row (long title, future date...).
+    warnings: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+    #: ``ranked`` (ordered by triage score) or ``needs_look`` (could not be scored; a person looks).
+    review_lane: Mapped[str] = mapped_column(String(16), default="ranked", server_default="ranked")
     backbone_id: Mapped[str | None] = mapped_column(String(200))
     title: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[str | None] = mapped_column(Text)
