@@ -1,19 +1,21 @@
-"""Benchmark the batch scoring job's parts, side by side in one run.
+"""Benchmark the batch scoring job's parts for every encoder runtime, side by side in one run.
 
-Prints, for open_clip ViT-B-32 with RANDOM weights (speed does not depend on them),
-as medians of interleaved rounds (this machine's speed drifts):
+Prints, for one backbone (default open_clip ViT-B-32 with RANDOM weights: speed does not
+depend on them; `--backbone effnet-lite0` for the offline default), as medians of
+interleaved rounds (this machine's speed drifts), one row per runtime (PyTorch eager fp32
+and bf16 where the CPU has it, ONNX Runtime fp32 and int8 where installed):
   * the encoder alone on ready tensors (the ceiling; see bench_embed.py),
   * end to end: the batch job (`slopscore score`'s code) over JPEG files, from
-    manifest to output file, cold cache,
-  * the naive loop of research code: one image at a time, open + torchvision
-    preprocess + encode, for the same files, in a fresh process that never imports
-    slopscore (so OpenMP runs as plain research code would, threads spinning),
+    manifest to output file, cold cache, as a share of the encoder alone, the best
+    possible rate with perfect overlap, and a multiple of the naive loop;
+  * the naive loop of research code: one image at a time, torchvision preprocess +
+    encode, for the same files, in a fresh process (OpenMP threads spinning),
   * scoring alone on ready embeddings (detector + triage + reasons), items/s,
   * peak RSS of the whole batch job at two input sizes (tiny test backbone, small
     PNGs, each size in a fresh process), and their difference.
 
-    python scripts/bench_score.py [--images 256] [--rounds 3] [--score-items 50000]
-                                  [--rss-sizes 1000 50000]
+    python scripts/bench_score.py [--backbone effnet-lite0] [--runtimes torch-fp32,onnxruntime-fp32]
+                                  [--images 256] [--rounds 3] [--score-items 50000] [--rss-sizes 1000 50000]
 """
 
 from __future__ import annotations
@@ -33,12 +35,18 @@ import pandas as pd
 import torch
 
 from bench_embed import (
+    RUNTIMES,
+    bench_backbone,
+    calibration_set,
+    child,
+    cpu_line,
     encoder_alone,
-    encoder_alone_spinning,
+    first_real_batch,
+    make_encoder,
     make_files,
     overlap_bound,
     peak_rss_mb,
-    random_vit_b32,
+    wanted_runtimes,
     worker_cpu_ms,
 )
 from slopscore.batch.file_analysis import LocalFileAnalyser
@@ -86,29 +94,6 @@ def end_to_end(encoder: ImageEncoder, manifest: Path, folder: Path, workers: int
     elapsed = time.perf_counter() - start
     assert summary.n_scored == summary.n_input, "benchmark images failed to score"
     return summary.n_input / elapsed
-
-
-def naive_loop_fresh(paths: list[str]) -> float:
-    """:func:`naive_loop` in a fresh process, OpenMP as plain research code has it (spinning)."""
-    command = [sys.executable, __file__, "--naive-loop", *paths]
-    env = {**os.environ, "OMP_WAIT_POLICY": "ACTIVE"}
-    result = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
-    return float(result.stdout.split()[-1])
-
-
-def naive_loop(paths: list[str]) -> float:
-    """One image at a time, as reference research code does."""
-    import open_clip
-    from PIL import Image
-
-    model, _, preprocess = open_clip.create_model_and_transforms("ViT-B-32", pretrained=None)
-    model.eval()
-    start = time.perf_counter()
-    with torch.no_grad():
-        for path in paths:
-            image = preprocess(Image.open(path).convert("RGB")).unsqueeze(0)
-            model.encode_image(image)
-    return len(paths) / (time.perf_counter() - start)
 
 
 def scoring_alone(n: int, dim: int = 512) -> float:
@@ -187,62 +172,70 @@ def rss_comparison(sizes: list[int]) -> None:
               f"worker {peaks[high][1] - peaks[low][1]:+.0f} MB (target < 200 MB)")
 
 
+def score_runtimes(requested: str | None) -> list[str]:
+    """The runtimes to compare: every available one (PyTorch's pre-change path only in bench_embed.py)."""
+    return [name for name in wanted_runtimes(requested) if name != "torch-before"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians)")
     parser.add_argument("--workers", type=int, help="decoding workers (default: the settings')")
+    parser.add_argument("--backbone", default="vit-b-32-random",
+                        help="vit-b-32-random (open_clip ViT-B-32, random weights) or a backbone name, e.g. effnet-lite0")
+    parser.add_argument("--runtimes", help=f"comma-separated, from {', '.join(RUNTIMES[1:])} (default: all available)")
     parser.add_argument("--score-items", type=int, default=50_000)
     parser.add_argument("--rss-sizes", type=int, nargs="*", default=[1000, 50_000])
     parser.add_argument("--rss-run", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--naive-loop", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_run:
         rss_run(args.rss_run)
         return
-    if args.naive_loop:
-        print(naive_loop(args.naive_loop))
-        return
-    backbone = random_vit_b32()
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"{args.images} JPEG files 1600x1200, ViT-B-32 random weights, "
-          f"medians of {args.rounds} interleaved rounds")
-    encoders = [ImageEncoder(backbone, device="auto", precision=p) for p in ("fp32", "bf16")]
+    backbone = bench_backbone(args.backbone)
+    print(cpu_line())
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, {args.images} JPEG files 1600x1200, "
+          f"{backbone.description}, medians of {args.rounds} interleaved rounds")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         paths = make_files(folder, args.images, "JPEG", (1600, 1200))
         manifest = write_manifest(paths, folder, artists=8)
+        calibration, note = calibration_set(None, folder)
+        real = first_real_batch(backbone, calibration, 32)
+        print(f"first batch (ONNX Runtime's check against PyTorch) and int8 calibration: {note}")
+        encoders = {}
+        for name in score_runtimes(args.runtimes):
+            encoders[name] = make_encoder(backbone, name, folder / "runtimes", calibration)
+            encoders[name].encode(real)
         naive_paths = paths[: max(16, args.images // 4)]
         worker = worker_cpu_ms(paths[:64], backbone.preprocess, with_signals=True)
         rounds = []
         for round_index in range(args.rounds):
-            measured = {"naive": naive_loop_fresh(naive_paths)}
-            for encoder in encoders:
-                measured[f"ceiling-{encoder.precision}"] = max(
-                    encoder_alone(encoder, args.images, 32),
-                    encoder_alone_spinning(encoder.precision, args.images, 32))
-                measured[f"job-{encoder.precision}"] = end_to_end(
-                    encoder, manifest, folder, args.workers, f"{encoder.precision}-{round_index}")
+            measured = {"naive": float(child(["--backbone", args.backbone, "--child-naive", *naive_paths],
+                                             {"OMP_WAIT_POLICY": "ACTIVE"}))}
+            for name, encoder in encoders.items():
+                measured[f"ceiling-{name}"] = encoder_alone(encoder, args.images, 32)
+                measured[f"job-{name}"] = end_to_end(encoder, manifest, folder, args.workers,
+                                                     f"{name}-{round_index}")
             rounds.append(measured)
         rate = {key: float(np.median([r[key] for r in rounds])) for key in rounds[0]}
         spread = {key: f"(rounds {min(r[key] for r in rounds):.1f}-{max(r[key] for r in rounds):.1f})"
                   for key in rounds[0]}
-    print(f"decoding worker CPU per file (read, hash, decode, resize, provenance, PDQ): "
-          f"{worker:.1f} ms")
+    print(f"decoding worker CPU per file (read, hash, decode, resize, provenance, PDQ): {worker:.1f} ms")
+    print(f"{'runtime':<28}{'encoder alone':>16}{'batch job':>14}{'share':>8}{'best possible':>15}{'x naive':>9}")
     bound = {}
-    for precision in dict.fromkeys(e.precision for e in encoders):
-        ceiling, job = rate[f"ceiling-{precision}"], rate[f"job-{precision}"]
-        bound[precision] = overlap_bound(ceiling, worker)
-        print(f"encoder alone ({precision}):           {ceiling:8.1f} images/s "
-              f"{spread[f'ceiling-{precision}']}")
-        print(f"end to end, batch job ({precision}):   {job:8.1f} images/s "
-              f"{spread[f'job-{precision}']}: {100 * job / ceiling:.0f}% of the encoder alone; "
-              f"best possible with perfect overlap {bound[precision]:.1f}")
-    best = max(rate[f"job-{e.precision}"] for e in encoders)
-    print(f"naive loop (fp32, 1 at a time):   {rate['naive']:8.1f} images/s {spread['naive']}")
-    print(f"batch job vs naive loop: {best / rate['naive']:.1f}x "
-          f"(fp32 job: {rate['job-fp32'] / rate['naive']:.1f}x; target 4x; "
-          f"best possible with perfect overlap {max(bound.values()) / rate['naive']:.1f}x)")
+    for name, encoder in encoders.items():
+        ceiling, job = rate[f"ceiling-{name}"], rate[f"job-{name}"]
+        bound[name] = overlap_bound(ceiling, worker)
+        label = f"{encoder.runtime} {encoder.precision}"
+        print(f"{label:<28}{ceiling:>12.1f} i/s{job:>10.1f} i/s{job / ceiling:>8.0%}{bound[name]:>11.1f} i/s"
+              f"{job / rate['naive']:>8.1f}x   {spread[f'job-{name}']}")
+    print(f"{'naive loop (1 at a time)':<28}{'':>16}{rate['naive']:>10.1f} i/s   {spread['naive']} "
+          "(fp32 eager, fresh process, OpenMP spinning)")
+    best = max(encoders, key=lambda name: rate[f"job-{name}"])
+    print(f"batch job vs naive loop: {rate[f'job-{best}'] / rate['naive']:.1f}x with {best} "
+          f"(target 4x; best possible with perfect overlap {max(bound.values()) / rate['naive']:.1f}x)")
+    print("encoder alone: this process, idle OpenMP threads sleeping (bench_embed.py also measures them spinning)")
     print(f"scoring alone on embeddings:      {scoring_alone(args.score_items):8.0f} items/s "
           f"({args.score_items} items)")
     print(f"peak RSS of this process: {peak_rss_mb():.0f} MB")

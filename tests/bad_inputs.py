@@ -31,6 +31,17 @@ EXPECTED = {
 }
 
 
+def tiny_scorer(folder: Path) -> Path:
+    """Save a small scorer fitted on random 32-d vectors (the tiny test backbone's size)."""
+    from tests.test_tracking import _scorer
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 32))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    groups = np.array([f"a{i % 12}" for i in range(120)])
+    return _scorer(X, (X[:, 0] > 0).astype(int), groups).save(folder)
+
+
 def _photo(size=(96, 72), seed=0) -> Image.Image:
     rng = np.random.default_rng(seed)
     small = rng.integers(0, 255, (6, 8, 3), dtype=np.uint8)

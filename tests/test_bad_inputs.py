@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
 from slopscore.cli.main import app
-from tests.bad_inputs import bad_manifest
-from tests.test_tracking import _scorer
+from tests.bad_inputs import bad_manifest, tiny_scorer
 
 runner = CliRunner()
 
@@ -40,12 +38,7 @@ def test_embed_gives_every_bad_file_its_typed_reason(tmp_path):
 
 
 def test_score_never_crashes_and_counts_add_up(tmp_path):
-    # A small scorer fitted on 32-d vectors, the tiny test backbone's size.
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(120, 32))
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    folder = _scorer(X, (X[:, 0] > 0).astype(int), np.array([f"a{i % 12}" for i in range(120)])) \
-        .save(tmp_path / "scorer")
+    folder = tiny_scorer(tmp_path / "scorer")
     manifest, expected = bad_manifest(tmp_path)
     out = tmp_path / "scores.csv"
     result = runner.invoke(app, ["score", "--model", str(folder), "--input", str(manifest),
@@ -62,4 +55,11 @@ def test_score_never_crashes_and_counts_add_up(tmp_path):
         assert got == want, (item_id, got)
     scored = int((scores["status"] == "embedded").sum())
     assert f"input {n_in} = scored {scored} + skipped {n_in - scored}" in result.output
+    assert sorted(scores["row_number"]) == list(range(2, n_in + 2))  # every row, by its number
+    skipped = scores[scores["status"] != "embedded"]
+    assert skipped["skip_detail"].notna().all() and scores.loc[scores["status"] == "embedded",
+                                                               "skip_detail"].isna().all()
+    by_row = scores.set_index("row_number")
+    assert by_row.loc[n_in - 1, "skip_reason"] == "malformed_row" and "path is empty" in \
+        by_row.loc[n_in - 1, "skip_detail"]
     assert scores.loc[scores["status"] == "embedded", "triage_score"].between(0, 1).all()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import resource
+import signal
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from slopscore.batch.score_job import run_batch_job
-from slopscore.batch.score_output import read_scores
+from slopscore.batch.score_output import ScoreWriter, StorageUnavailableError, read_scores
 
 
 def _settings(settings, tmp_path, name, **batch):
@@ -99,3 +101,24 @@ def test_progress_reaches_each_pass_total(trained, tmp_path):
     assert read_total == read_done == len(pd.read_csv(platform.new_uploads)) + \
         len(pd.read_csv(platform.history))
     assert bars["scoring"] == [summary.n_input, summary.n_input]
+
+
+@pytest.mark.parametrize("name", ["scores.parquet", "scores.csv"])
+def test_a_write_that_fails_leaves_the_earlier_output_as_it_was_and_no_partial_file(tmp_path, name):
+    """Files may grow to 256 KiB only (RLIMIT_FSIZE, as a full disk) while 1.5 MB are written."""
+    out = tmp_path / name
+    out.write_bytes(b"a complete earlier output")
+    rng = np.random.default_rng(0)  # incompressible titles
+    chunk = pd.DataFrame({"item_id": [f"i{i}" for i in range(5000)],
+                          "title": [rng.bytes(150).hex() for _ in range(5000)]})
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, hard))
+    try:
+        with pytest.raises(StorageUnavailableError, match=f"cannot write output file .*{name}: "):
+            with ScoreWriter(out) as writer:
+                writer.write(chunk)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert out.read_bytes() == b"a complete earlier output" and not writer.partial.exists()

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from slopscore.embedding import encoder as embed_module
+from slopscore.embedding import torch_runtime as embed_module
 from slopscore.embedding.cache import EmbeddingCache
 from slopscore.embedding.encoder import ImageEncoder, embed_sources
 from slopscore.media.decode import SkipReason

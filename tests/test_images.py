@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import struct
@@ -12,6 +13,7 @@ import pytest
 from PIL import Image
 
 from slopscore.media.decode import ImageLoadError, SkipReason, decode_image, load_image
+from tests.hostile_files import insert_chunk, png_chunk
 
 
 def _encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -214,3 +216,96 @@ def test_file_uri_and_bytes_give_the_same_image(tmp_path):
     from_bytes = load_image(data)
     assert from_uri.sha256 == from_bytes.sha256
     assert np.array_equal(np.asarray(from_uri.image), np.asarray(from_bytes.image))
+
+
+_HUGE_TEXT = zlib.compress(b"A" * (2 * 1024 * 1024))  # inflates past Pillow's 1 MiB text limit
+_GAMMA = png_chunk(b"gAMA", struct.pack(">I", 45455))
+
+
+@pytest.mark.parametrize("chunk, before", [
+    (png_chunk(b"zTXt", b"Comment\x00\x00" + _HUGE_TEXT), b"IDAT"),
+    (png_chunk(b"iTXt", b"Comment\x00\x01\x00\x00\x00" + _HUGE_TEXT), b"IEND"),
+    (png_chunk(b"iCCP", b"icc\x00\x00" + _HUGE_TEXT), b"IDAT"),
+    (_GAMMA[:-1] + bytes([_GAMMA[-1] ^ 1]), b"IDAT"),  # a checksum that does not match
+])
+def test_pixels_decode_past_oversized_or_damaged_metadata(chunk, before):
+    from PIL import PngImagePlugin
+
+    clean = _encode(_pattern(), "PNG")
+    data = insert_chunk(clean, chunk, before)
+    decoded = decode_image(data)
+    assert np.array_equal(np.asarray(decoded.image), np.asarray(decode_image(clean).image))
+    assert decoded.n_bytes == len(data) and decoded.format == "PNG"
+    assert decoded.sha256 == hashlib.sha256(data).hexdigest()  # of the file as uploaded
+    assert PngImagePlugin.MAX_TEXT_CHUNK == 1024 * 1024  # Pillow's own limit, unchanged
+
+
+def test_pixel_chunks_keep_transparency_and_orientation_and_leave_broken_files_broken():
+    from slopscore.media.decode import png_pixel_chunks
+
+    huge = png_chunk(b"zTXt", b"Comment\x00\x00" + _HUGE_TEXT)
+    palette = _encode(_pattern().convert("P"), "PNG", transparency=0)
+    assert np.array_equal(np.asarray(decode_image(insert_chunk(palette, huge, b"IDAT")).image),
+                          np.asarray(decode_image(palette).image))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90°: stored in the eXIf chunk, which the pixels need
+    rotated = _encode(_pattern(), "PNG", exif=exif.tobytes())
+    assert decode_image(insert_chunk(rotated, huge, b"IDAT")).image.size == (48, 64)
+    assert png_pixel_chunks(palette) is None  # nothing to drop
+    assert png_pixel_chunks(b"GIF89a" + bytes(20)) is None
+    truncated = insert_chunk(palette, huge, b"IDAT")[:-2000]
+    assert png_pixel_chunks(truncated) is None
+    with pytest.raises(ImageLoadError) as info:
+        decode_image(insert_chunk(_encode(_pattern((300, 200)), "PNG"), huge, b"IDAT")[:-1500])
+    assert info.value.reason is SkipReason.TRUNCATED
+
+
+def test_strip_metadata_reencodes_past_oversized_metadata():
+    from slopscore.media.strip import strip_metadata
+
+    clean = _encode(_pattern(), "PNG")
+    stripped = strip_metadata(insert_chunk(clean, png_chunk(b"zTXt", b"Comment\x00\x00" + _HUGE_TEXT), b"IDAT"))
+    assert Image.open(io.BytesIO(stripped)).text == {}
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(stripped)).convert("RGB")), np.asarray(_pattern()))
+
+
+@pytest.mark.timeout(30)
+def test_only_regular_files_are_read_and_nothing_blocks(tmp_path):
+    from slopscore.media.decode import read_source
+
+    os.mkfifo(tmp_path / "pipe.png")  # opening it for reading would wait for a writer forever
+    (tmp_path / "dir.png").mkdir()
+    (tmp_path / "zero.png").symlink_to("/dev/zero")  # would never end
+    (tmp_path / "a.png").symlink_to(tmp_path / "b.png")
+    (tmp_path / "b.png").symlink_to(tmp_path / "a.png")
+    cases = {"pipe.png": "not a regular file: the path is a named pipe",
+             "dir.png": "not a regular file: the path is a directory",
+             "zero.png": "not a regular file: the path is a character device",
+             "a.png": "symbolic links form a loop"}
+    for name, detail in cases.items():
+        with pytest.raises(ImageLoadError) as info:
+            read_source(tmp_path / name)
+        assert info.value.reason is SkipReason.UNREADABLE and info.value.detail == detail, name
+    with pytest.raises(ImageLoadError) as info:
+        load_image("/dev/zero")
+    assert info.value.reason is SkipReason.UNREADABLE
+    with pytest.raises(ImageLoadError) as info:
+        read_source(str(tmp_path / "nul\x00.png"))
+    assert info.value.reason is SkipReason.UNREADABLE
+
+
+def test_a_file_that_changes_while_read_or_reads_too_slowly_is_refused(tmp_path):
+    from slopscore.media.decode import read_source
+
+    with pytest.raises(ImageLoadError) as info:
+        read_source("/proc/self/status")  # a regular file that says 0 bytes and has more
+    assert info.value.reason is SkipReason.UNREADABLE and "changed while it was read" in info.value.detail
+    big = tmp_path / "big.png"
+    big.write_bytes(_encode(_pattern(), "PNG") + bytes(4 * 1024 * 1024))
+    assert len(read_source(big)) == big.stat().st_size
+    with pytest.raises(ImageLoadError) as info:
+        read_source(big, time_limit_s=0)
+    assert info.value.reason is SkipReason.UNREADABLE and "longer than 0 s" in info.value.detail
+    with pytest.raises(ImageLoadError) as info:
+        read_source(big, max_bytes=1024)
+    assert info.value.reason is SkipReason.TOO_LARGE

@@ -384,11 +384,21 @@ def test_decompression_budget_spans_chunks():
 
 def test_xmp_packet_count_is_capped():
     info = PngInfo()
-    for _ in range(MAX_XMP_PACKETS + 5):
-        info.add_itxt("XML:com.adobe.xmp", xmp(XMP_ATTRIBUTE, "trainedAlgorithmicMedia"))
+    for i in range(MAX_XMP_PACKETS + 5):
+        packet = xmp(XMP_ATTRIBUTE, "trainedAlgorithmicMedia").replace("</x:xmpmeta>", f"<!-- {i} --></x:xmpmeta>")
+        info.add_itxt("XML:com.adobe.xmp", packet)
     record = timed(lambda: read_provenance(encode(photo(), "PNG", pnginfo=info)))
-    assert kinds(record) == {"chunk_limit_reached"}
+    (finding,) = record.findings
+    assert finding.kind is FindingKind.CHUNK_LIMIT_REACHED and finding.detail.startswith("5 XMP packets")
     assert record.declared_ai_by_file
+
+
+def test_identical_xmp_packets_are_parsed_once():
+    info = PngInfo()
+    for _ in range(MAX_XMP_PACKETS + 5):
+        info.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta xmlns:x='adobe:ns:meta/'><unclosed>")
+    record = read_provenance(encode(photo(), "PNG", pnginfo=info))
+    assert [f.kind for f in record.findings] == [FindingKind.XMP_MALFORMED]
 
 
 def test_corrupt_zlib_text_chunk():

@@ -100,3 +100,61 @@ def test_score_command_exits_non_zero_when_the_queue_is_unreachable(tmp_path):
     ])
     assert result.exit_code == 2 and "unavailable" in result.output
     assert not (tmp_path / "s.csv").exists()
+
+
+def _skipped(reasons: dict[str, str], model="m/1"):
+    return pd.DataFrame({"item_id": list(reasons), "status": "skipped", "skip_reason": list(reasons.values()),
+                         "triage_score": float("nan"), "p_ai": float("nan"), "artist_id": None,
+                         "model_version": model, "reasons": "[]"})
+
+
+def _rows(engine):
+    with Session(engine) as session:
+        return {r.item_id: r for r in session.scalars(select(QueueItem))}
+
+
+def test_a_skipped_row_never_replaces_a_scored_one_and_is_not_counted(queue_url):
+    engine = open_queue(queue_url)
+    assert upsert_scores(engine, _scored([0.2, 0.9, 0.4])) == 3
+    before = _rows(engine)
+    # i0's file broke since; i1 appears again as a duplicate; i2's line is malformed now.
+    assert upsert_scores(engine, _skipped({"i0": "corrupt", "i1": "duplicate_item_id",
+                                           "i2": "malformed_row"})) == 0
+    after = _rows(engine)
+    for item_id in ("i0", "i1", "i2"):
+        assert (after[item_id].triage_score, after[item_id].p_ai, after[item_id].artist_id,
+                after[item_id].skip_reason, after[item_id].review_lane, after[item_id].scored_at) == (
+            before[item_id].triage_score, before[item_id].p_ai, "a", None, "ranked", before[item_id].scored_at)
+    # In one frame the scored row wins over a skip row for the same item, whatever the order.
+    both = pd.concat([_skipped({"i9": "malformed_row"}), _scored([0.3] * 10).iloc[[9]]], ignore_index=True)
+    assert upsert_scores(engine, both) == 1 and _rows(engine)["i9"].triage_score == 0.3
+    # A new item skipped for its manifest line is queued (ranked), but never replaced by another such line.
+    assert upsert_scores(engine, _skipped({"m1": "malformed_row", "m2": "malformed_row"})) == 2
+    assert upsert_scores(engine, _skipped({"m1": "duplicate_item_id"})) == 0
+    assert _rows(engine)["m1"].skip_reason == "malformed_row"
+
+
+def test_the_lane_follows_the_skip_reason_and_a_later_score_ranks_the_item(queue_url):
+    from slopscore.media.decode import SkipReason
+    from slopscore.review.ingest import NEEDS_LOOK_REASONS, Lane, review_lane
+
+    reasons = {r.value: r.value for r in SkipReason} | {"malformed_row": "malformed_row",
+                                                        "duplicate_item_id": "duplicate_item_id",
+                                                        "cache_lost": "cache_lost"}
+    engine = open_queue(queue_url)
+    assert upsert_scores(engine, _skipped(reasons)) == len(reasons)
+    lanes = {item_id: row.review_lane for item_id, row in _rows(engine).items()}
+    assert {i for i, lane in lanes.items() if lane == "needs_look"} == set(NEEDS_LOOK_REASONS) == {
+        "corrupt", "truncated", "too_large", "not_an_image"}
+    assert review_lane(None) is Lane.RANKED and review_lane("missing") is Lane.RANKED
+    assert [r.item_id for r in pending_items(engine)][:4] == sorted(
+        (i for i in lanes if lanes[i] == "needs_look"), key=lambda i: _rows(engine)[i].id)
+    # A file skip updates an earlier skip (the lane with it); a score later ranks the item.
+    assert upsert_scores(engine, _skipped({"missing": "truncated", "corrupt": "unreadable"})) == 2
+    rows = _rows(engine)
+    assert (rows["missing"].skip_reason, rows["missing"].review_lane) == ("truncated", "needs_look")
+    assert (rows["corrupt"].skip_reason, rows["corrupt"].review_lane) == ("unreadable", "ranked")
+    scored = _scored([0.8]).assign(item_id="truncated")
+    assert upsert_scores(engine, scored) == 1
+    row = _rows(engine)["truncated"]
+    assert (row.triage_score, row.skip_reason, row.review_lane) == (0.8, None, "ranked")

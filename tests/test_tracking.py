@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -102,3 +105,58 @@ def test_each_store_is_used_and_a_user_uri_wins(tmp_path, monkeypatch):
     assert configure_tracking(tmp_path / "c") == f"sqlite:///{tmp_path / 'user.db'}"
     assert "user.db" in ui_command(tmp_path / "c")
     mlflow.set_tracking_uri(None)
+
+
+def _tree(root: Path) -> dict[str, tuple]:
+    """Every file and folder under ``root`` with its mode, size and modification time."""
+    return {str(p.relative_to(root)): (p.stat().st_mode, p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*"))} | {".": (root.stat().st_mode, root.stat().st_mtime_ns)}
+
+
+def _chmod_tree(root: Path, file_mode: int, dir_mode: int) -> None:
+    for path in [root, *root.rglob("*")]:
+        path.chmod(dir_mode if path.is_dir() else file_mode)
+
+
+def _read_only_mount_works(store: Path) -> bool:
+    """Whether this machine lets us mount ``store`` read-only in a private mount namespace."""
+    if not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                            'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" "$0" '
+                            '&& ! touch "$0/.probe" 2>/dev/null', str(store)], capture_output=True)
+    return probe.returncode == 0 and not (store / ".probe").exists()
+
+
+def test_loading_a_registered_model_writes_nothing_to_a_read_only_store(tmp_path, features, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    X, y, groups, frame = features
+    store = tmp_path / "mlruns"
+    registered = log_scorer_run(_scorer(X, y, groups), store_dir=store, params={}, metrics={"auroc": 0.9})
+    mlflow.set_tracking_uri(None)
+    expected = registered.scorer.score_frame(frame)
+    frame.to_pickle(tmp_path / "frame.pkl")
+    code = ("import sys, pandas as pd\n"
+            "from slopscore.model.registry import load_scorer_model\n"
+            f"model = load_scorer_model({registered.alias_uri!r}, {str(store)!r})\n"
+            f"model.predict(pd.read_pickle({str(tmp_path / 'frame.pkl')!r})).to_pickle({str(tmp_path / 'out.pkl')!r})\n")
+    command = [sys.executable, "-c", code]
+    # The strongest read-only store this machine allows: a read-only mount (writes fail even for
+    # root), else folders and files without write permission (root ignores those, so the
+    # unchanged file tree below is then the proof).
+    if os.geteuid() == 0 and _read_only_mount_works(store):
+        command = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                   'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" "$0" && exec "$@"', str(store),
+                   *command]
+    _chmod_tree(store, 0o444, 0o555)
+    before = _tree(store)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path,
+                                env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"})
+        after = _tree(store)
+    finally:
+        _chmod_tree(store, 0o644, 0o755)
+    assert result.returncode == 0, result.stderr[-3000:]
+    pd.testing.assert_frame_equal(pd.read_pickle(tmp_path / "out.pkl"), expected)
+    assert after == before  # no registered_model_meta, no database write, nothing touched
+    assert not list(store.rglob("registered_model_meta"))

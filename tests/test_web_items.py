@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from slopscore.review.decisions import claim_item, decide
-from slopscore.review.ingest import register_model_version
+from slopscore.review.ingest import register_model_version, upsert_scores
 from slopscore.review.schema import Action, Decision, QueueItem
 from slopscore.web.queue_query import Cursor, SortKey
-from tests.test_web_support import T0, add_artworks, make_app, signed_in, token
+from tests.test_web_support import T0, add_artworks, make_app, signed_in, skipped_frame, token
 
 _ROW = re.compile(r'id="row-(\d+)"')
 
@@ -195,3 +195,42 @@ def test_message_templates_are_edited_in_the_app_and_used_on_items(tmp_path):
     page = client.get(f"/items/{item}", params={"template": first_id}).text
     assert "Hi! About Work 0:\n- detector: 80% likely AI-generated" in page
     assert TestClient(app).get("/templates", follow_redirects=False).status_code == 303
+
+
+def test_item_page_shows_every_finding_warning_and_the_reason_a_file_needs_a_look(queue_url, tmp_path):
+    engine, app = make_app(queue_url, tmp_path, n=2)
+    scored, other = _ids(engine)
+    frame = skipped_frame(sorted((tmp_path / "media").iterdir()), ["truncated", "missing"])
+    frame["provenance_findings"] = json.dumps(["xmp_unsafe_xml", "c2pa_hash_mismatch: claim hash differs"])
+    frame["warnings"] = json.dumps(["title cut to 300 characters", {"field": "uploaded_at",
+                                                                     "message": "more than a day in the future"}])
+    upsert_scores(engine, frame)
+    with engine.begin() as connection:
+        connection.execute(update(QueueItem).where(QueueItem.id == scored).values(
+            provenance_findings=json.dumps([{"kind": "text_chunk_too_large", "detail": "2097152 bytes",
+                                             "source": "png:zTXt"}, "a new kind"]),
+            warnings="not json"))
+        lanes = {r.item_id: r for r in connection.execute(select(QueueItem.id, QueueItem.item_id,
+                                                                 QueueItem.review_lane))}
+    client = signed_in(app)
+
+    page = client.get(f"/items/{lanes['s000'].id}").text
+    assert lanes["s000"].review_lane == "needs_look"
+    notice = page.split('class="needs-look-note"')[1].split("</section>")[0]
+    assert "truncated (the file ends early; a browser may still display the part that is there)" in notice
+    problems = page.split("Problems in the file's metadata")[1].split("</section>")[0]
+    assert "XMP with unsafe XML (entity or DTD declarations), not parsed [xmp_unsafe_xml]" in problems
+    assert "changed after signing) [c2pa_hash_mismatch]: claim hash differs" in problems
+    warnings = page.split("Warnings about the upload's manifest line")[1].split("</section>")[0]
+    assert "title cut to 300 characters" in warnings and "uploaded_at: more than a day in the future" in warnings
+
+    missing = client.get(f"/items/{lanes['s001'].id}").text
+    assert lanes["s001"].review_lane == "ranked" and 'class="needs-look-note"' not in missing
+    assert "missing (no file at the manifest&#39;s path)" in missing
+    assert "Warnings about the upload's manifest line" in missing
+
+    page = client.get(f"/items/{scored}").text
+    assert 'class="needs-look-note"' not in page and "Warnings about the upload" not in page  # damaged JSON
+    assert "a text metadata block over the size limit (not read) [text_chunk_too_large]: 2097152 bytes " \
+           "(in png:zTXt)" in page and "<li>a new kind</li>" in page
+    assert "None recorded." in client.get(f"/items/{other}").text

@@ -16,8 +16,8 @@ from slopscore.review.database import open_queue
 from slopscore.review.ingest import upsert_scores
 from slopscore.review.schema import QueueItem, Status
 from slopscore.web.app import create_app
-from slopscore.web.queue_query import Cursor, QueueFilter, SortKey, fetch_page
-from tests.test_web_support import PASSWORD, SECRET, T0, scored_frame, signed_in, write_images
+from slopscore.web.queue_query import Cursor, Lane, QueueFilter, SortKey, count_needs_look, fetch_page
+from tests.test_web_support import PASSWORD, SECRET, T0, scored_frame, signed_in, skipped_frame, write_images
 
 N = 60
 _ROW = re.compile(r'id="row-(\d+)"')
@@ -186,4 +186,96 @@ def test_sqlite_pages_are_index_range_scans_without_sorting(tmp_path):
         for statement, parameters in statements:
             plan = " | ".join(str(r[-1]) for r in raw.execute("EXPLAIN QUERY PLAN " + statement, parameters))
             assert "USING INDEX ix_queue_status_" in plan, plan
+            assert "TEMP B-TREE" not in plan, plan
+
+
+def _lanes(queue_url, tmp_path, needs_look=3):
+    """Ten scored items, ``needs_look`` files that need a look, and three unscored non-images."""
+    engine = open_queue(queue_url)
+    paths = write_images(tmp_path / "media")
+    upsert_scores(engine, scored_frame(paths, 10))
+    kinds = ["corrupt", "truncated", "not_an_image", "too_large"]
+    upsert_scores(engine, skipped_frame(paths, [kinds[k % 4] for k in range(needs_look)]))
+    upsert_scores(engine, skipped_frame(paths, ["missing", "malformed_row", "unreadable"], start=100))
+    create_moderator(engine, "alice", PASSWORD)
+    with engine.connect() as connection:
+        rows = {r.item_id: r for r in connection.execute(select(
+            QueueItem.id, QueueItem.item_id, QueueItem.review_lane, QueueItem.triage_score))}
+    return engine, rows
+
+
+def test_files_that_need_a_look_come_first_in_their_own_lane_never_last(queue_url, tmp_path):
+    engine, rows = _lanes(queue_url, tmp_path)
+    needs = sorted((r.id for r in rows.values() if r.review_lane == "needs_look"), reverse=True)
+    assert {i for i, r in rows.items() if r.review_lane == "needs_look"} == {"s000", "s001", "s002"}
+    client = signed_in(create_app(engine, secret_key=SECRET))
+
+    page = client.get("/queue?size=100").text
+    shown = [int(i) for i in _ROW.findall(page)]
+    assert shown[:3] == needs  # the lane's section, most recently queued first, above the ranked list
+    assert 'Needs a look <span class="count">3</span>' in page
+    assert page.index('id="needs-look"') < page.index("Ranked by triage score")
+    ranked = shown[3:]
+    assert not set(ranked) & set(needs) and len(ranked) == 13
+    assert ranked[-3:] == sorted((rows[i].id for i in ("s100", "s101", "s102")), reverse=True)  # no image: last
+    assert "corrupt (the file is damaged; a browser may still display it)" in page
+
+    only = client.get("/queue?lane=needs_look&size=100").text
+    assert [int(i) for i in _ROW.findall(only)] == needs and "Showing only the" in only
+    assert not set(int(i) for i in _ROW.findall(client.get("/queue?lane=ranked&size=100").text)) & set(needs)
+    # A score range cannot apply to files without a score: the lane stays in view.
+    by_id = {r.id: r for r in rows.values()}
+    ranged = [int(i) for i in _ROW.findall(client.get("/queue?min_score=0.5&size=100").text)]
+    assert ranged[:3] == needs and ranged[3:] and all(by_id[i].triage_score >= 0.5 for i in ranged[3:])
+    # The artist filter applies to both lanes (the files needing a look are artist0's).
+    other = client.get("/queue?artist=artist1&size=100").text
+    assert 'id="needs-look"' not in other and not {int(i) for i in _ROW.findall(other)} & set(needs)
+    own = client.get("/queue?artist=artist0&size=100").text
+    assert [int(i) for i in _ROW.findall(own)][:3] == needs
+    # Decided items leave the pending lane; an unknown lane is a plain 400.
+    with engine.begin() as connection:
+        connection.execute(update(QueueItem).where(QueueItem.id == needs[0])
+                           .values(status=Status.DISMISSED.value))
+    page = client.get("/queue?size=100").text
+    assert 'Needs a look <span class="count">2</span>' in page
+    assert [int(i) for i in _ROW.findall(page)][:2] == needs[1:]
+    assert client.get("/queue?lane=hidden").status_code == 400
+
+
+def test_a_long_needs_a_look_lane_shows_ten_and_links_to_all_of_them_page_by_page(queue_url, tmp_path):
+    engine, rows = _lanes(queue_url, tmp_path, needs_look=13)
+    needs = sorted((r.id for r in rows.values() if r.review_lane == "needs_look"), reverse=True)
+    client = signed_in(create_app(engine, secret_key=SECRET))
+    page = client.get("/queue?size=25").text
+    assert [int(i) for i in _ROW.findall(page)][:10] == needs[:10]
+    assert 'Needs a look <span class="count">13</span>' in page
+    link = re.search(r'<a class="needs-look-all" href="([^"]+)">Show all 13', page)
+    assert link and html.unescape(link.group(1)) == "/queue?size=25&lane=needs_look"
+    later = client.get(f"/queue?size=25&after={Cursor(SortKey.SCORE, False, None, 10 ** 6).encode()}").text
+    assert not set(int(i) for i in _ROW.findall(later)) & set(needs) and "Show all 13" in later
+    assert _walk(engine, QueueFilter(lane=Lane.NEEDS_LOOK, page_size=4)) == needs
+    assert _walk(engine, QueueFilter(lane=Lane.NEEDS_LOOK, sort=SortKey.NEWEST, page_size=5)) == needs
+    assert count_needs_look(engine, QueueFilter()) == 13
+
+
+def test_sqlite_needs_a_look_queries_walk_the_score_index_without_sorting(tmp_path):
+    engine, _ = _lanes(f"sqlite:///{tmp_path / 'q.db'}", tmp_path, needs_look=6)
+    statements = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _record(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "queue_items" in statement:
+            statements.append((statement, parameters))
+
+    first = fetch_page(engine, QueueFilter(lane=Lane.NEEDS_LOOK, page_size=2))
+    fetch_page(engine, QueueFilter(lane=Lane.NEEDS_LOOK, page_size=2), Cursor.decode(first.next_cursor, SortKey.SCORE))
+    count_needs_look(engine, QueueFilter())
+    event.remove(engine, "before_cursor_execute", _record)
+    assert len(statements) == 3
+    with engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        for statement, parameters in statements:
+            plan = " | ".join(str(r[-1]) for r in raw.execute("EXPLAIN QUERY PLAN " + statement, parameters))
+            assert "USING INDEX ix_queue_status_score" in plan or "USING COVERING INDEX ix_queue_status_score" \
+                in plan, plan
             assert "TEMP B-TREE" not in plan, plan

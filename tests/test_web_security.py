@@ -190,7 +190,12 @@ def test_user_supplied_text_is_escaped_on_every_page(tmp_path):
             title=evil, tags=f"{evil};<img src=x onerror=alert(1)>", artist_id=evil,
             reasons=json.dumps([evil]), provenance_reasons=json.dumps([evil]),
             breakdown=json.dumps({evil: 1.0, "intercept": -2}), skip_reason=evil,
-            nearest_works=json.dumps([{"item_id": evil, "similarity": 0.9}])))
+            nearest_works=json.dumps([{"item_id": evil, "similarity": 0.9}]),
+            provenance_findings=json.dumps([evil, f"{evil}: x {evil}", {"kind": evil, "detail": f"y {evil}",
+                                                                         "source": evil}]),
+            warnings=json.dumps([evil, {"field": evil, "message": evil}])))
+        connection.execute(update(QueueItem).where(QueueItem.id == first).values(
+            triage_score=None, p_ai=None, review_lane="needs_look"))  # shown in the "needs a look" lane
     add_artworks(engine, [{"item_id": evil, "artist_id": evil, "title": evil, "source": None}])
     templates = save_template(engine, evil, f"{evil} {{title}} {{concern}}", "alice")
     claim_item(engine, second, "alice")
@@ -213,6 +218,10 @@ def test_user_supplied_text_is_escaped_on_every_page(tmp_path):
     for name in ("queue", "item", "item-decided", "decisions", "templates", "queue-notified"):
         assert "&lt;script&gt;" in pages[name].text, name
     assert 'value="&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"' in pages["filters"].text
+    assert 'id="needs-look"' in pages["queue"].text and 'class="needs-look-note"' in pages["item"].text
+    problems = pages["item"].text.split("Problems in the file's metadata")[1].split("</section>")[0]
+    assert problems.count("&lt;script&gt;") == 6  # every finding, detail and source, escaped
+    assert "Warnings about the upload" in pages["item"].text
 
 
 @pytest.mark.parametrize("url", [

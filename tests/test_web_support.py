@@ -104,3 +104,17 @@ def all_routes(routes, prefix: str = ""):
             yield from all_routes(original.routes, prefix + route.include_context.prefix)
         else:
             yield prefix + route.path, route
+
+
+def skipped_frame(paths: list[Path], reasons: list[str], *, start: int = 0, model: str = "m/1",
+                  artist: str = "artist0") -> pd.DataFrame:
+    """Rows the batch job writes for uploads it could not score, one per skip reason."""
+    n = len(reasons)
+    return pd.DataFrame({
+        "item_id": [f"s{start + k:03d}" for k in range(n)], "artist_id": artist,
+        "path": [str(paths[k % len(paths)]) for k in range(n)],
+        "uploaded_at": [T0 + timedelta(hours=1, minutes=k) for k in range(n)],
+        "status": "skipped", "skip_reason": reasons, "triage_score": float("nan"), "p_ai": float("nan"),
+        "reasons": "[]", "provenance_reasons": "[]", "model_version": model, "backbone_id": "test:b",
+        "title": [f"Unscored {start + k}" for k in range(n)],
+    })

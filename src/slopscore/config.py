@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from slopscore.embedding.backbones import DEFAULT_BACKBONE, BackboneSpecError, parse_backbone
 from slopscore.media.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
@@ -44,6 +44,23 @@ class EmbeddingSettings(_Frozen):
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     weights_dir: str | None = None
     allow_download: bool = True
+    runtime: Literal["auto", "torch", "onnxruntime"] = "torch"
+    int8: bool = False
+    int8_calibration: str | None = Field(None, validate_default=True)
+
+    @field_validator("int8")
+    @classmethod
+    def _int8_runs_on_onnxruntime(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("runtime") == "torch":
+            raise ValueError("int8 runs on ONNX Runtime: set embedding.runtime to 'onnxruntime' or 'auto'")
+        return value
+
+    @field_validator("int8_calibration")
+    @classmethod
+    def _int8_needs_images(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("int8") and not value:
+            raise ValueError("int8 needs calibration images: a folder or manifest of real images")
+        return value
 
     @field_validator("backbone")
     @classmethod

@@ -3,13 +3,14 @@
 Exactly one output row per input row: embedded, or skipped with a typed reason
 (image failures from :mod:`slopscore.media.decode`, ``malformed_row`` and
 ``duplicate_item_id`` from :mod:`slopscore.media.manifest`). The manifest is processed
-in chunks, so memory stays bounded however long it is.
+in chunks, so memory stays bounded however long it is. Both files appear atomically
+when the run finishes: a killed run leaves an earlier output as it was.
 """
 
 from __future__ import annotations
 
-import csv
 import os
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -19,18 +20,33 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from slopscore.batch.file_analysis import open_embedding_cache
+from slopscore.batch.score_output import CsvRowWriter, TableWriter, storage_errors
 from slopscore.config import Settings
 from slopscore.embedding.backbones import LoadedBackbone, load_backbone
 from slopscore.embedding.cache import EmbeddingCache
 from slopscore.embedding.encoder import EmbedResult, FileSignalReader, ImageEncoder, embed_sources
-from slopscore.media.manifest import ManifestRow, RowError, count_manifest_rows, iter_manifest
+from slopscore.media.manifest import ManifestRow, RowError, check_manifest, iter_manifest
 
 __all__ = ["EmbedJobSummary", "open_encoder", "run_embedding_job", "skip_report_path"]
 
 CHUNK_ROWS = 2048
 SKIP_COLUMNS = ("item_id", "row_number", "reason", "detail")
+#: The output file's columns; ``embedding`` is null for skipped rows.
+SCHEMA = pa.schema([
+    ("item_id", pa.string()),
+    ("artist_id", pa.string()),
+    ("row_number", pa.int64()),
+    ("sha256", pa.string()),
+    ("backbone_id", pa.string()),
+    ("preprocess_id", pa.string()),
+    ("status", pa.string()),
+    ("skip_reason", pa.string()),
+    ("detail", pa.string()),
+    ("from_cache", pa.bool_()),
+    ("embedding", pa.list_(pa.float32())),
+])
 
 
 @dataclass
@@ -47,6 +63,8 @@ class EmbedJobSummary:
     is_clip: bool = False
     device: str = ""
     precision: str = ""
+    #: Which runtime encoded and why (e.g. ``runtime onnxruntime (measured: ...)``).
+    runtime: str = ""
     seconds: float = 0.0
     out: Path | None = None
     skip_report: Path | None = None
@@ -60,14 +78,26 @@ def skip_report_path(out: Path) -> Path:
 
 
 def open_encoder(settings: Settings, backbone: str | None = None) -> tuple[LoadedBackbone, ImageEncoder]:
-    """Load the configured backbone and wrap it for batched encoding."""
+    """Load the configured backbone and wrap it for batched encoding on the configured runtime.
+
+    Returns
+    -------
+    (LoadedBackbone, ImageEncoder)
+        The backbone whose id the embeddings carry (``<id>+int8-...`` for int8) and its encoder.
+    """
     embedding = settings.embedding
     loaded = load_backbone(
         backbone or embedding.backbone,
         weights_dir=embedding.weights_dir,
         allow_download=embedding.allow_download,
     )
-    return loaded, ImageEncoder(loaded, device=embedding.device, precision=embedding.precision)
+    encoder = ImageEncoder(
+        loaded, device=embedding.device, precision=embedding.precision, runtime=embedding.runtime,
+        cache_dir=Path(settings.cache.dir).expanduser(), int8=embedding.int8,
+        int8_calibration=embedding.int8_calibration, max_pixels=settings.images.max_pixels,
+        max_bytes=settings.images.max_bytes,
+    )
+    return encoder.backbone, encoder  # int8 embeddings carry their own backbone id
 
 
 def run_embedding_job(
@@ -95,31 +125,36 @@ def run_embedding_job(
     signals : FileSignalReader, optional
         Also read each file's provenance and PDQ hash from the same bytes, into
         :attr:`EmbedJobSummary.signals`.
+
+    Raises
+    ------
+    ManifestFormatError
+        ``source`` cannot be read as a whole (found before any file is read).
+    StorageUnavailableError
+        The output, skip report or cache cannot be written; ``out`` is left as it was.
     """
     started = time.perf_counter()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if encoder is None:
-        _, encoder = open_encoder(settings)
-    backbone = encoder.backbone
-    cache = None
-    if settings.cache.enabled:
-        cache = EmbeddingCache(settings.cache.dir, backbone.backbone_id, backbone.preprocess.id)
-    advance = progress(count_manifest_rows(source)) if progress else (lambda n: None)
-    summary = EmbedJobSummary(
-        backbone_id=backbone.backbone_id, backbone_description=backbone.description,
-        is_clip=backbone.is_clip, device=str(encoder.device), out=out,
-        skip_report=skip_report_path(out),
-    )
-    schema = _schema(backbone.embed_dim)
-    with pq.ParquetWriter(out, schema) as writer, open(
-        summary.skip_report, "w", newline="", encoding="utf-8"
-    ) as report:
-        skips = csv.writer(report)
-        skips.writerow(SKIP_COLUMNS)
+    total = check_manifest(source)  # a damaged manifest stops the job before any work
+    with TableWriter(out, SCHEMA, parquet=True) as writer, \
+            CsvRowWriter(skip_report_path(out), SKIP_COLUMNS, "skip report") as skips:
+        if encoder is None:
+            _, encoder = open_encoder(settings)
+        backbone = encoder.backbone
+        cache = None
+        if settings.cache.enabled:
+            cache = open_embedding_cache(settings.cache.dir, backbone.backbone_id,
+                                         backbone.preprocess.id)
+        advance = progress(total) if progress else (lambda n: None)
+        summary = EmbedJobSummary(
+            backbone_id=backbone.backbone_id, backbone_description=backbone.description,
+            is_clip=backbone.is_clip, device=str(encoder.device), out=out,
+            skip_report=skip_report_path(out),
+        )
         for chunk in _chunks(iter_manifest(source), CHUNK_ROWS):
-            records = _embed_chunk(chunk, encoder, cache, settings, advance, signals)
-            writer.write_table(_to_table(records, schema, backbone.embed_dim))
+            with storage_errors("cache", settings.cache.dir, kinds=(sqlite3.Error,)):
+                records = _embed_chunk(chunk, encoder, cache, settings, advance, signals)
+            writer.write_table(_to_table(records, SCHEMA, backbone.embed_dim))
             for record in records:
                 if record.get("signals") is not None:
                     summary.signals[record["item_id"]] = record.pop("signals")
@@ -130,9 +165,10 @@ def run_embedding_job(
                 else:
                     summary.n_skipped += 1
                     summary.skip_reasons[record["skip_reason"]] += 1
-                    skips.writerow([record["item_id"], record["row_number"],
-                                    record["skip_reason"], record["detail"]])
+                    skips.write_row([record["item_id"], record["row_number"],
+                                     record["skip_reason"], record["detail"]])
     summary.precision = encoder.precision
+    summary.runtime = encoder.choice.describe() if encoder.choice is not None else f"runtime {encoder.runtime}"
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -141,22 +177,6 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
-
-
-def _schema(dim: int) -> pa.Schema:
-    return pa.schema([
-        ("item_id", pa.string()),
-        ("artist_id", pa.string()),
-        ("row_number", pa.int64()),
-        ("sha256", pa.string()),
-        ("backbone_id", pa.string()),
-        ("preprocess_id", pa.string()),
-        ("status", pa.string()),
-        ("skip_reason", pa.string()),
-        ("detail", pa.string()),
-        ("from_cache", pa.bool_()),
-        ("embedding", pa.list_(pa.float32())),
-    ])
 
 
 def _to_table(records: list[dict], schema: pa.Schema, dim: int) -> pa.Table:

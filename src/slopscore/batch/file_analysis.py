@@ -10,18 +10,22 @@ DataLoader worker processes; ``slopscore.batch.ray_engine.RayFileAnalyser`` an a
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import pyarrow as pa
 
+from slopscore.batch.score_output import storage_errors
 from slopscore.config import Settings
 from slopscore.embedding.cache import EmbeddingCache, SignalCache
 from slopscore.embedding.encoder import EmbedResult, ImageEncoder, embed_sources
 from slopscore.media.manifest import ManifestRow
 from slopscore.signals.file_signals import SIGNALS_VERSION, FileSignalReader
 
-__all__ = ["FileAnalyser", "LocalFileAnalyser", "RECORD_SCHEMA", "records_from_results"]
+__all__ = ["FileAnalyser", "LocalFileAnalyser", "RECORD_SCHEMA", "open_embedding_cache",
+           "records_from_results"]
 
 RECORD_SCHEMA = pa.schema([
     ("is_new", pa.bool_()),
@@ -38,6 +42,8 @@ RECORD_SCHEMA = pa.schema([
     ("sha256", pa.string()),
     ("status", pa.string()),
     ("skip_reason", pa.string()),
+    ("skip_detail", pa.string()),
+    ("warnings", pa.string()),
     ("from_cache", pa.bool_()),
     ("pdq_hex", pa.string()),
     ("pdq_quality", pa.int64()),
@@ -51,6 +57,8 @@ class FileAnalyser(Protocol):
     name: str
     backbone_id: str
     preprocess_id: str
+    #: Which encoder runtime runs, once known (e.g. ``runtime onnxruntime (measured: ...)``).
+    runtime: str
 
     def analyse(self, rows: Sequence[ManifestRow], is_new: bool, cache: EmbeddingCache,
                 advance: Callable[[int], None] = lambda n: None) -> pa.RecordBatch:
@@ -78,12 +86,34 @@ def records_from_results(rows: Sequence[ManifestRow], results: Sequence[EmbedRes
         "status": ["embedded" if r.vector is not None else "skipped" for r in results],
         "skip_reason": [r.skip_reason.value if r.skip_reason is not None else None
                         for r in results],
+        "skip_detail": [r.detail if r.vector is None else None for r in results],
+        "warnings": [json.dumps(list(row.warnings)) for row in rows],
         "from_cache": [r.from_cache for r in results],
         "pdq_hex": [s.get("pdq_hex") for s in signals],
         "pdq_quality": [s.get("pdq_quality") for s in signals],
         "signals": [json.dumps({k: v for k, v in s.items() if not k.startswith("pdq_")})
                     for s in signals],
     }, schema=RECORD_SCHEMA)
+
+
+def open_embedding_cache(directory: str | os.PathLike[str], backbone_id: str,
+                         preprocess_id: str) -> EmbeddingCache:
+    """The embedding cache in ``directory``, found writable now, before any file is read.
+
+    Raises
+    ------
+    StorageUnavailableError
+        The folder or its database cannot be created or written.
+    """
+    with storage_errors("embedding cache", directory):
+        cache = EmbeddingCache(directory, backbone_id, preprocess_id)
+        probe = sqlite3.connect(cache.path, timeout=60.0, isolation_level=None)
+        try:  # takes the write lock and gives it back: fails on a read-only file or folder
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+        finally:
+            probe.close()
+    return cache
 
 
 class LocalFileAnalyser:
@@ -96,9 +126,17 @@ class LocalFileAnalyser:
         self.settings = settings
         self.backbone_id = encoder.backbone.backbone_id
         self.preprocess_id = encoder.backbone.preprocess.id
-        signal_cache = SignalCache(settings.cache.dir, SIGNALS_VERSION) if settings.cache.enabled \
-            else None
+        signal_cache = None
+        if settings.cache.enabled:
+            with storage_errors("file-signal cache", settings.cache.dir):
+                signal_cache = SignalCache(settings.cache.dir, SIGNALS_VERSION)
         self.signals = FileSignalReader(settings.images.max_pixels, signal_cache)
+
+    @property
+    def runtime(self) -> str:
+        """Which runtime the encoder runs and why (settled by the first encoded batch)."""
+        choice = self.encoder.choice
+        return choice.describe() if choice is not None else f"runtime {self.encoder.runtime}"
 
     @classmethod
     def open(cls, settings: Settings) -> "LocalFileAnalyser":
@@ -110,11 +148,12 @@ class LocalFileAnalyser:
 
     def analyse(self, rows: Sequence[ManifestRow], is_new: bool, cache: EmbeddingCache,
                 advance: Callable[[int], None] = lambda n: None) -> pa.RecordBatch:
-        results = list(embed_sources(
-            [row.path for row in rows], self.encoder, cache=cache,
-            batch_size=self.settings.embedding.batch_size,
-            num_workers=self.settings.embedding.num_workers,
-            max_pixels=self.settings.images.max_pixels, max_bytes=self.settings.images.max_bytes,
-            signals=self.signals, on_batch=advance,
-        ))
+        with storage_errors("cache", cache.directory, kinds=(sqlite3.Error,)):  # full mid-run
+            results = list(embed_sources(
+                [row.path for row in rows], self.encoder, cache=cache,
+                batch_size=self.settings.embedding.batch_size,
+                num_workers=self.settings.embedding.num_workers,
+                max_pixels=self.settings.images.max_pixels,
+                max_bytes=self.settings.images.max_bytes, signals=self.signals, on_batch=advance,
+            ))
         return records_from_results(rows, results, is_new)

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
 
 from slopscore.batch.file_analysis import records_from_results
+from slopscore.batch.score_output import storage_errors
 from slopscore.config import Settings
 from slopscore.embedding.cache import EmbeddingCache
 from slopscore.embedding.encoder import EmbedResult
@@ -93,6 +95,7 @@ class RayFileAnalyser:
         self.settings = settings
         self.backbone_id = backbone_id
         self.preprocess_id = preprocess_id
+        self.runtime = f"runtime {settings.embedding.runtime} in each actor"
         self.gpus_per_actor = 1 if _cluster_gpus() >= settings.batch.ray_actors else 0
 
     @classmethod
@@ -127,7 +130,8 @@ class RayFileAnalyser:
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:
             raise RayUnavailableError(f"Ray returned no result for {len(missing)} rows")
-        cache.put_many(fresh)  # pass 2 reads embeddings from the driver's cache
+        with storage_errors("cache", cache.directory, kinds=(sqlite3.Error,)):  # a full disk mid-run
+            cache.put_many(fresh)  # pass 2 reads embeddings from the driver's cache
         return records_from_results(rows, results, is_new)
 
 

@@ -13,8 +13,12 @@ Two passes over the manifests:
    review queue). Memory holds one group of artists, never the whole run.
 
 Every input row of ``new_uploads`` gives exactly one output row: scored, or
-skipped with a typed reason. The output is in processing order; the review queue
-(or a sort on ``triage_score``) gives the review order.
+skipped with a typed reason, its row number and a detail in words; what was cut
+or doubted in a row travels with it in ``warnings``. The output is in processing
+order; the review queue (or a sort on ``triage_score``) gives the review order.
+Before pass 1 the manifests are read through once (a damaged one stops the run)
+and the output and cache locations are opened, so that a location that cannot be
+written is found before any file is encoded.
 """
 
 from __future__ import annotations
@@ -34,11 +38,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from slopscore.batch.file_analysis import RECORD_SCHEMA, FileAnalyser, LocalFileAnalyser
+from slopscore.batch.file_analysis import RECORD_SCHEMA, FileAnalyser, LocalFileAnalyser, open_embedding_cache
 from slopscore.batch.score_output import OUTPUT_SCHEMA, ScoreWriter
 from slopscore.config import Settings
 from slopscore.embedding.cache import EmbeddingCache
-from slopscore.media.manifest import Label, ManifestRow, RowError, count_manifest_rows, iter_manifest
+from slopscore.media.manifest import Label, ManifestRow, RowError, check_manifest, iter_manifest
 from slopscore.model.scorer import Scorer
 from slopscore.signals.duplicates import cross_account_duplicates, find_near_duplicates
 from slopscore.signals.feature_table import add_context_features
@@ -80,6 +84,8 @@ class BatchJobSummary:
     n_from_cache: int = 0
     n_encoded: int = 0
     n_queued: int = 0
+    #: The encoder runtime that ran (:attr:`slopscore.batch.file_analysis.FileAnalyser.runtime`).
+    runtime: str = ""
     seconds: float = 0.0
     #: The highest-scored rows (at most 10), best first, for a summary on screen.
     top: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=OUTPUT_SCHEMA.names))
@@ -120,46 +126,42 @@ def run_batch_job(
         Scratch space (an embedding store when the cache is disabled).
     progress : callable, optional
         ``progress(description, total)`` returns an ``advance(n)`` callable.
+
+    Raises
+    ------
+    ManifestFormatError
+        A manifest cannot be read as a whole (found before any file is read).
+    StorageUnavailableError
+        The output or cache location cannot be created or written (read-only, full, or
+        a file where a folder should be); ``out`` is then left as it was.
     """
     started = time.perf_counter()
     settings = settings.with_backbone(scorer.info.backbone)
     out = Path(out)
     work_dir = Path(work_dir) if work_dir is not None else out.parent / f".{out.stem}-work"
-    analyser = analyser or LocalFileAnalyser.open(settings)
-    if analyser.backbone_id != scorer.info.backbone_id:
-        raise ValueError(f"backbone {analyser.backbone_id} differs from the scorer's "
-                         f"{scorer.info.backbone_id}")
-    cache = _embedding_cache(settings, analyser, work_dir)
-    summary = BatchJobSummary(out=out, engine=analyser.name, model_version=scorer.info.model_version)
     progress = progress or (lambda description, total: (lambda n: None))
+    total = check_manifest(new_uploads) + (check_manifest(history) if history is not None else 0)
+    with ScoreWriter(out) as writer:  # the output location is checked before any work
+        analyser = analyser or LocalFileAnalyser.open(settings)
+        if analyser.backbone_id != scorer.info.backbone_id:
+            raise ValueError(f"backbone {analyser.backbone_id} differs from the scorer's "
+                             f"{scorer.info.backbone_id}")
+        cache = _embedding_cache(settings, analyser, work_dir)
+        summary = BatchJobSummary(out=out, engine=analyser.name,
+                                  model_version=scorer.info.model_version)
+        table, row_errors = _pass_one(new_uploads, history, analyser, cache, settings,
+                                      progress("reading and embedding", total))
+        cached = np.asarray(table.column("from_cache").to_numpy(zero_copy_only=False), dtype=bool)
+        embedded = pc.fill_null(pc.equal(table.column("status"), "embedded"), False) \
+            .to_numpy(zero_copy_only=False)
+        is_new = np.asarray(table.column("is_new").to_numpy(zero_copy_only=False), dtype=bool)
+        summary.runtime = analyser.runtime
+        summary.n_history = int((~is_new).sum())
+        summary.n_from_cache = int((cached & embedded).sum())
+        summary.n_encoded = int((~cached & embedded).sum())
 
-    total = _total_rows(new_uploads, history)
-    advance = progress("reading and embedding", total)
-    records, row_errors, new_ids, new_artists = [], [], set(), set()
-    for batch in _analysed(iter_manifest(new_uploads), analyser, cache, True, row_errors, advance,
-                           settings):
-        new_ids.update(batch.column("item_id").to_pylist())
-        new_artists.update(batch.column("artist_id").to_pylist())
-        records.append(batch)
-    if history is not None:  # only the history of artists with new uploads matters
-        history_rows = (row for row in _counted(iter_manifest(history), advance)
-                        if isinstance(row, ManifestRow) and row.item_id not in new_ids
-                        and row.artist_id in new_artists)
-        records.extend(_analysed(history_rows, analyser, cache, False, [], lambda n: None,
-                                 settings))
-    table = pa.Table.from_batches(records, schema=RECORD_SCHEMA) if records else RECORD_SCHEMA.empty_table()
-    del records, new_ids, new_artists
-    cached = np.asarray(table.column("from_cache").to_numpy(zero_copy_only=False), dtype=bool)
-    embedded = pc.fill_null(pc.equal(table.column("status"), "embedded"), False) \
-        .to_numpy(zero_copy_only=False)
-    is_new = np.asarray(table.column("is_new").to_numpy(zero_copy_only=False), dtype=bool)
-    summary.n_history = int((~is_new).sum())
-    summary.n_from_cache = int((cached & embedded).sum())
-    summary.n_encoded = int((~cached & embedded).sum())
-
-    cross_account = _cross_account_posters(table, is_new, settings)
-    top: list[tuple] = []
-    with ScoreWriter(out) as writer:
+        cross_account = _cross_account_posters(table, is_new, settings)
+        top: list[tuple] = []
         advance = progress("scoring", int(is_new.sum()))
         for rows in _artist_groups(table, is_new, settings.batch.chunk_rows):
             chunk = _score_group(table.take(pa.array(rows)), cross_account[rows], cache, scorer,
@@ -176,6 +178,26 @@ def run_batch_job(
     return summary
 
 
+def _pass_one(new_uploads, history, analyser: FileAnalyser, cache: EmbeddingCache,
+              settings: Settings, advance: Callable[[int], None]) -> tuple[pa.Table, list[RowError]]:
+    """Compact records of every new row and of the history of the artists with new rows."""
+    records, row_errors, new_ids, new_artists = [], [], set(), set()
+    for batch in _analysed(iter_manifest(new_uploads), analyser, cache, True, row_errors, advance,
+                           settings):
+        new_ids.update(batch.column("item_id").to_pylist())
+        new_artists.update(batch.column("artist_id").to_pylist())
+        records.append(batch)
+    if history is not None:  # only the history of artists with new uploads matters
+        history_rows = (row for row in _counted(iter_manifest(history), advance)
+                        if isinstance(row, ManifestRow) and row.item_id not in new_ids
+                        and row.artist_id in new_artists)
+        records.extend(_analysed(history_rows, analyser, cache, False, [], lambda n: None,
+                                 settings))
+    table = pa.Table.from_batches(records, schema=RECORD_SCHEMA) if records \
+        else RECORD_SCHEMA.empty_table()
+    return table, row_errors
+
+
 def _counted(entries: Iterator, advance: Callable[[int], None]) -> Iterator:
     """Pass ``entries`` through, advancing the progress bar once per entry read."""
     for entry in entries:
@@ -186,14 +208,7 @@ def _counted(entries: Iterator, advance: Callable[[int], None]) -> Iterator:
 def _embedding_cache(settings: Settings, analyser: FileAnalyser, work_dir: Path) -> EmbeddingCache:
     """The persistent cache, or a job-local store when caching is off (pass 2 reads it back)."""
     directory = settings.cache.dir if settings.cache.enabled else work_dir / "embeddings"
-    return EmbeddingCache(directory, analyser.backbone_id, analyser.preprocess_id)
-
-
-def _total_rows(new_uploads, history) -> int | None:
-    counts = [count_manifest_rows(new_uploads)]
-    if history is not None:
-        counts.append(count_manifest_rows(history))
-    return None if None in counts else sum(counts)
+    return open_embedding_cache(directory, analyser.backbone_id, analyser.preprocess_id)
 
 
 def _analysed(entries, analyser: FileAnalyser, cache: EmbeddingCache, is_new: bool,
@@ -271,7 +286,8 @@ def _score_group(group: pa.Table, cross_account: np.ndarray, cache: EmbeddingCac
     frame["embedding"] = [vectors.get(h) if s == "embedded" else None
                           for h, s in zip(frame["sha256"], frame["status"])]
     lost = frame["status"].eq("embedded") & frame["embedding"].isna()
-    frame.loc[lost, ["status", "skip_reason"]] = ["skipped", "cache_lost"]  # cache wiped mid-run
+    frame.loc[lost, ["status", "skip_reason", "skip_detail"]] = [  # cache wiped mid-run
+        "skipped", "cache_lost", "the embedding left the cache during the run; run again"]
     add_context_features(frame, settings.portfolio)
     frame["cross_account_posters"] = cross_account
     frame["nearest_works"] = _nearest_works(frame)
@@ -308,8 +324,9 @@ def _nearest_works(frame: pd.DataFrame) -> list[str]:
 
 def _error_rows(row_errors: list[RowError], scorer: Scorer) -> pd.DataFrame:
     return pd.DataFrame({
-        "item_id": [e.item_id for e in row_errors], "status": "skipped",
-        "skip_reason": [e.reason for e in row_errors],
+        "item_id": [e.item_id for e in row_errors], "row_number": [e.row_number for e in row_errors],
+        "status": "skipped", "skip_reason": [e.reason for e in row_errors],
+        "skip_detail": [e.detail for e in row_errors], "warnings": "[]",
         "model_version": scorer.info.model_version, "backbone_id": scorer.info.backbone_id,
     })
 

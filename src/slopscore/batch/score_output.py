@@ -1,13 +1,20 @@
-"""The batch job's output file: one row per input row, appended chunk by chunk, atomic.
+"""The batch jobs' output files: written through a hidden partial file, atomic on success.
 
-Rows go to a hidden ``.NAME.partial`` file as they are scored; only a run that
+Rows go to a hidden ``.NAME.partial`` file as they are produced; only a run that
 finishes renames it to ``NAME``, so a killed run never leaves a half-written file
-that looks complete.
+that looks complete, and never replaces a complete earlier one. A location that
+cannot be written (read-only, full, a file where a folder should be) raises
+:class:`StorageUnavailableError` with one line that says which and why.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import os
+import re
+import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +23,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-__all__ = ["OUTPUT_SCHEMA", "ScoreWriter", "read_scores"]
+__all__ = ["OUTPUT_SCHEMA", "AtomicFile", "CsvRowWriter", "ScoreWriter", "StorageUnavailableError",
+           "TableWriter", "read_scores", "storage_errors"]
 
 #: ``triage_score`` in [0, 1]: estimated chance a reviewer confirms a policy concern
 #: (higher = review sooner), null when skipped. ``p_ai`` in [0, 1]: calibrated chance
@@ -87,34 +95,130 @@ def _conform(chunk: pd.DataFrame) -> pa.Table:
     return pa.table(columns, schema=OUTPUT_SCHEMA)
 
 
-class ScoreWriter:
-    """Append score chunks to ``out`` (``.parquet``, else CSV); atomic on successful exit."""
+class StorageUnavailableError(RuntimeError):
+    """An output, cache or scratch location cannot be created or written (read-only, full,
+    or a file where a folder should be); the message names it and says why, in one line."""
+
+
+def _reason(exc: BaseException, where: Path) -> str:
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        for parent in where.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    return f"{parent} is a file, not a folder"
+                break
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    errno = re.search(r"\[errno \d+\] (.+)$", lines[-1], re.IGNORECASE)  # Arrow's I/O errors
+    if errno:
+        return errno.group(1)
+    # an error re-raised from a worker process ends with "module.SomeError: the message"
+    return re.sub(r"^[\w.]+(Error|Exception): ", "", lines[-1])
+
+
+@contextlib.contextmanager
+def storage_errors(what: str, where: str | os.PathLike[str],
+                   kinds: tuple[type[BaseException], ...] = (OSError, sqlite3.Error, pa.ArrowException),
+                   ) -> Iterator[None]:
+    """Turn the block's errors of ``kinds`` (by default OSError, SQLite and Arrow errors) into
+    :class:`StorageUnavailableError`."""
+    try:
+        yield
+    except kinds as exc:
+        raise StorageUnavailableError(f"cannot write {what} {where}: {_reason(exc, Path(where))}") \
+            from exc
+
+
+class AtomicFile:
+    """A file written through ``.NAME.partial`` and renamed to ``NAME`` when the ``with`` block
+    succeeds; on failure the partial file is removed and ``NAME`` is left as it was."""
+
+    def __init__(self, out: str | os.PathLike[str], what: str = "output file"):
+        self.out = Path(out)
+        self.what = what
+        self.partial = self.out.with_name(f".{self.out.name}.partial")
+        self._handle = None
+
+    def _open(self):
+        """The writer over :attr:`partial` (anything with ``close()``)."""
+        raise NotImplementedError
+
+    def __enter__(self):
+        with storage_errors(self.what, self.out):
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = self._open()
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            try:
+                with storage_errors(self.what, self.out):
+                    self._handle.close()
+                    os.replace(self.partial, self.out)
+                return
+            except StorageUnavailableError:
+                self.partial.unlink(missing_ok=True)
+                raise
+        with contextlib.suppress(Exception):
+            self._handle.close()
+        with contextlib.suppress(OSError):
+            self.partial.unlink(missing_ok=True)
+
+
+class TableWriter(AtomicFile):
+    """Append Arrow tables of ``schema`` to ``out`` (Parquet when ``parquet``, by default when
+    the name ends in ``.parquet``; else CSV); atomic."""
+
+    def __init__(self, out: str | os.PathLike[str], schema: pa.Schema, what: str = "output file",
+                 *, parquet: bool | None = None):
+        super().__init__(out, what)
+        self.schema = schema
+        self.parquet = self.out.suffix == ".parquet" if parquet is None else parquet
+
+    def _open(self):
+        if self.parquet:
+            return pq.ParquetWriter(self.partial, self.schema)
+        return pa_csv.CSVWriter(self.partial, self.schema)
+
+    def write_table(self, table: pa.Table) -> None:
+        """Append ``table`` (of :attr:`schema`)."""
+        with storage_errors(self.what, self.out):
+            self._handle.write_table(table)
+
+
+class CsvRowWriter(AtomicFile):
+    """A small CSV file (a header, then rows) written with :mod:`csv`; atomic."""
+
+    def __init__(self, out: str | os.PathLike[str], header, what: str = "report"):
+        super().__init__(out, what)
+        self.header = list(header)
+        self._rows = None
+
+    def _open(self):
+        handle = open(self.partial, "w", newline="", encoding="utf-8")
+        self._rows = csv.writer(handle)
+        self._rows.writerow(self.header)
+        return handle
+
+    def write_row(self, values) -> None:
+        """Append one row."""
+        with storage_errors(self.what, self.out):
+            self._rows.writerow(values)
+
+
+class ScoreWriter(TableWriter):
+    """Append score chunks to ``out`` (``.parquet``, else CSV) in :data:`OUTPUT_SCHEMA`; atomic."""
 
     def __init__(self, out: str | os.PathLike[str]):
-        self.out = Path(out)
-        self.partial = self.out.with_name(f".{self.out.name}.partial")
-        self._writer = None
-
-    def __enter__(self) -> "ScoreWriter":
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        if self.out.suffix == ".parquet":
-            self._writer = pq.ParquetWriter(self.partial, OUTPUT_SCHEMA)
-        else:
-            self._writer = pa_csv.CSVWriter(self.partial, OUTPUT_SCHEMA)
-        return self
+        super().__init__(out, OUTPUT_SCHEMA)
 
     def write(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """Append ``chunk`` (any columns; missing ones are null); returns the rows as written."""
         table = _conform(chunk)
-        self._writer.write_table(table)
+        self.write_table(table)
         return table.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
-
-    def __exit__(self, kind, value, traceback) -> None:
-        self._writer.close()
-        if kind is None:
-            os.replace(self.partial, self.out)
-        else:
-            self.partial.unlink(missing_ok=True)
 
 
 def read_scores(path: str | os.PathLike[str]) -> pd.DataFrame:

@@ -43,6 +43,11 @@ WeightsDirOption = Annotated[
     typer.Option("--weights-dir", envvar="SLOPSCORE_WEIGHTS_DIR", file_okay=False,
                  help="Where pretrained weights are cached (open_clip / Hugging Face)."),
 ]
+RuntimeOption = Annotated[
+    Optional[str],
+    typer.Option("--runtime", help="Encoder runtime: torch, onnxruntime (needs the onnx extra) or auto "
+                                   "(the faster one measured on this machine)."),
+]
 DownloadOption = Annotated[
     Optional[bool],
     typer.Option("--allow-download/--no-download",
@@ -56,19 +61,33 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 @contextlib.contextmanager
-def _user_errors():
-    """Turn expected failures (bad input, missing weights) into one clear line and exit 2."""
+def _user_errors(queue_url: str | None = None):
+    """Turn expected failures (bad input, missing weights, a location that cannot be written)
+    into one clear line and exit 2; with ``queue_url``, also the review queue's failures."""
     from slopscore.batch.ray_engine import RayUnavailableError
+    from slopscore.batch.score_output import StorageUnavailableError
     from slopscore.config import ConfigError
     from slopscore.embedding.backbones import BackboneRefusedError, BackboneSpecError, WeightsUnavailableError
     from slopscore.media.manifest import ManifestFormatError
     from slopscore.model.detector import SplitError
 
+    expected = (BackboneSpecError, BackboneRefusedError, WeightsUnavailableError, ConfigError,
+                ManifestFormatError, SplitError, RayUnavailableError, StorageUnavailableError)
+    database_errors: tuple[type[Exception], ...] = ()
+    if queue_url is not None:
+        from sqlalchemy.exc import OperationalError
+
+        from slopscore.review.database import QueueUnavailableError, redacted
+
+        database_errors = (QueueUnavailableError, OperationalError)
     try:
         yield
-    except (BackboneSpecError, BackboneRefusedError, WeightsUnavailableError, ConfigError,
-            ManifestFormatError, SplitError, RayUnavailableError) as exc:
+    except expected as exc:
         _fail(str(exc))
+    except database_errors as exc:  # unreachable, or read-only, full or gone while written to
+        first = (str(exc).strip().splitlines() or ["failed"])[0]  # SQLAlchemy adds a link line
+        _fail(first if isinstance(exc, QueueUnavailableError)
+              else f"cannot write the review queue {redacted(queue_url)}: {first}")
 
 
 def _settings(config: Path | None, *, backbone: str | None = None, weights_dir: Path | None = None,
@@ -107,6 +126,7 @@ def embed(
     workers: Annotated[Optional[int], typer.Option(help="Decoding processes (0: in-process).")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = None,
     precision: Annotated[Optional[str], typer.Option(help="auto, fp32 or bf16.")] = None,
+    runtime: RuntimeOption = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor fill the cache.")] = False,
 ) -> None:
     """Embed images; writes OUT (Parquet) and OUT.skips.csv (one row per skipped input)."""
@@ -118,6 +138,7 @@ def embed(
             "embedding.num_workers": workers,
             "embedding.device": device,
             "embedding.precision": precision,
+            "embedding.runtime": runtime,
             "cache.enabled": False if no_cache else None,
         },
     )
@@ -198,37 +219,36 @@ def score(
     cache_dir: CacheDirOption = None,
     weights_dir: WeightsDirOption = None,
     mlflow_store: StoreOption = None,
+    runtime: RuntimeOption = None,
 ) -> None:
     """Score uploads for review: one output row per input row, scored or skipped with a reason."""
     settings = _settings(config, weights_dir=weights_dir, cache_dir=cache_dir,
                          mlflow_store=mlflow_store,
                          extra={"batch.engine": engine, "batch.ray_address": ray_address,
-                                "batch.ray_actors": ray_actors, "batch.chunk_rows": chunk_rows})
+                                "batch.ray_actors": ray_actors, "batch.chunk_rows": chunk_rows,
+                                "embedding.runtime": runtime})
     from slopscore.batch.score_job import run_batch_job
     from slopscore.batch.score_table import load_scorer
-    from slopscore.review.ingest import QueueUnavailableError, QueueWriter, open_queue, register_model_version
+    from slopscore.review.ingest import QueueWriter, open_queue, register_model_version
     from slopscore.terminal.console import console, print_queue, progress_bars
 
     database = None
-    if queue:
-        try:
+    with _user_errors(queue):
+        if queue:
             database = open_queue(queue)  # fail before any work when the database is unreachable
-        except QueueUnavailableError as exc:
-            _fail(str(exc))
-    with _user_errors():
         scorer = load_scorer(model, settings.tracking.store_dir)
         analyser = _file_analyser(settings, scorer)
-    if database is not None:
-        register_model_version(database, scorer.info.model_version, scorer.info.backbone_id,
-                               scorer.info.reference_histogram, scorer.info.base_rate)
-    with _user_errors(), progress_bars() as progress:
+        if database is not None:  # the first write: a read-only queue stops the run here
+            register_model_version(database, scorer.info.model_version, scorer.info.backbone_id,
+                                   scorer.info.reference_histogram, scorer.info.base_rate)
+    with _user_errors(queue), progress_bars() as progress:
         summary = run_batch_job(scorer, source, out, settings, history=history,
                                 queue=QueueWriter(database) if database is not None else None,
                                 analyser=analyser, progress=progress)
     print_queue(summary.top, limit=10)
     if database is not None:
         console.print(f"review queue: {summary.n_queued} rows inserted or updated")
-    console.print(f"engine {summary.engine}; embeddings: {summary.n_from_cache} from cache, "
+    console.print(f"engine {summary.engine}, {summary.runtime}; embeddings: {summary.n_from_cache} from cache, "
                   f"{summary.n_encoded} encoded (history included); {summary.seconds:.1f} s")
     if summary.skip_reasons:
         console.print("skipped: " + ", ".join(f"{reason} {count}"

@@ -1,117 +1,74 @@
-"""Batched image encoding: worker processes decode while the model runs.
+"""The image encoder: uint8 batches in, unit-length float32 embeddings out, on the chosen runtime.
 
-The pipeline per item: read bytes and hash them (worker) → if the cache holds
-this (sha256, backbone, preprocessing) the worker stops there → otherwise decode
-and resize to uint8 (worker) → normalise, encode, L2-normalise (main process,
-``torch.inference_mode``) → store in the cache. Failures become typed
-:class:`EmbedResult` rows; nothing stops the batch.
+Runtimes (``runtime=``):
+
+``torch``
+    The backbone in eager PyTorch, fp32 or bf16 (:mod:`slopscore.embedding.torch_runtime`).
+``onnxruntime``
+    The backbone exported once to ONNX and run by ONNX Runtime on the CPU, fp32 or
+    int8 (:mod:`slopscore.embedding.onnx_runtime`), used only after its embeddings
+    agreed with PyTorch fp32 on the first real batch (int8: on its calibration images).
+``auto``
+    On the CPU, whichever of the two the probe measured faster on this machine
+    (:mod:`slopscore.embedding.runtime_choice`; measured at first use, then cached);
+    CUDA and MPS keep PyTorch.
+
+fp32 embeddings agree between the runtimes to about 1e-6 and share one cache; int8
+embeddings have their own backbone id. Batched encoding of files is
+:func:`slopscore.embedding.decode_pipeline.embed_sources` (re-exported here).
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
+import dataclasses
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
+import os
+from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
 
+from slopscore.embedding.allocator import release_freed_memory
 from slopscore.embedding.backbones import LoadedBackbone
-from slopscore.embedding.cache import EmbeddingCache
-from slopscore.embedding.preprocess import Preprocess, to_uint8_tensor
-from slopscore.media.decode import (
-    DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_PIXELS,
-    DRAFT_MIN,
-    DecodedImage,
-    ImageLoadError,
-    SkipReason,
-    decode_image,
-    read_source,
+from slopscore.embedding.decode_pipeline import EmbedResult, FileSignalReader, embed_sources
+from slopscore.embedding.int8 import int8_backbone_id
+from slopscore.embedding.onnx_export import runtime_versions, runtimes_dir
+from slopscore.embedding.onnx_runtime import (
+    INSTALL_HINT,
+    AgreementCheck,
+    OnnxSession,
+    RuntimeCheckError,
+    available_cores,
+    onnxruntime_available,
+    session_threads,
 )
-
-#: ``reader(data, sha256, decoded)``: a file's signals from bytes already read (``decoded``:
-#: a :class:`slopscore.media.decode.DecodedImage` at ``DRAFT_MIN`` to reuse, or None).
-FileSignalReader = Callable[[bytes, str, DecodedImage | None], dict]
+from slopscore.embedding.runtime_choice import PROBE_IMAGES, ProbeCache, RuntimeChoice, choose, cpu_model
+from slopscore.embedding.torch_runtime import (
+    BF16_MIN_COSINE,
+    PrecisionCheck,
+    TorchRuntime,
+    cpu_supports_bf16,
+    resolve_device,
+)
+from slopscore.media.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
 __all__ = [
     "BF16_MIN_COSINE",
+    "RUNTIMES",
     "EmbedResult",
+    "FileSignalReader",
     "ImageEncoder",
     "PrecisionCheck",
+    "RuntimeCheckError",
     "cpu_supports_bf16",
     "embed_sources",
     "resolve_device",
 ]
 
-#: bf16 is kept only if every image's bf16 and fp32 embeddings agree this well.
-BF16_MIN_COSINE = 0.999
+RUNTIMES = ("auto", "torch", "onnxruntime")
+#: The session's thread count changes at most once per this many batches.
+RETHREAD_BATCHES = 8
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EmbedResult:
-    """The outcome for one input, in input order.
-
-    Attributes
-    ----------
-    index : int
-        Position in the input sequence.
-    sha256 : str or None
-        Content hash, when the bytes could be read.
-    vector : numpy.ndarray or None
-        L2-normalised float32 embedding; None when skipped.
-    skip_reason : SkipReason or None
-    detail : str or None
-    from_cache : bool
-        True when the vector came from the cache (nothing was decoded or encoded).
-    signals : dict or None
-        What the file says about itself (:func:`slopscore.signals.file_signals.signals_from_bytes`),
-        read from the same bytes, when asked for with ``signals=``.
-    """
-
-    index: int
-    sha256: str | None
-    vector: np.ndarray | None
-    skip_reason: SkipReason | None = None
-    detail: str | None = None
-    from_cache: bool = False
-    signals: dict | None = None
-
-
-@dataclass(frozen=True)
-class PrecisionCheck:
-    """bf16 vs fp32 agreement measured on the first real batch."""
-
-    min_cosine: float
-    n_images: int
-    kept_bf16: bool
-
-
-@lru_cache(maxsize=1)
-def cpu_supports_bf16() -> bool:
-    """Whether this CPU has native bfloat16 instructions (AVX512-BF16 or AMX-BF16)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as handle:
-            flags = handle.read()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; other names are used as given."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 class ImageEncoder:
@@ -123,50 +80,147 @@ class ImageEncoder:
     device : str
         ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``...
     precision : {"auto", "fp32", "bf16"}
-        ``auto`` uses bf16 on GPUs that support it and on CPUs with native bf16
-        instructions, fp32 elsewhere. bf16 is applied by casting the model (not
-        autocast, which knocks attention off its fast path) and is verified on
-        the first batch: if any embedding's cosine to its fp32 twin is below
-        :data:`BF16_MIN_COSINE`, the encoder falls back to fp32 and says so.
+        PyTorch's precision. ``auto`` uses bf16 on GPUs that support it and on CPUs with
+        native bf16 instructions, fp32 elsewhere; bf16 is verified on the first batch and
+        falls back to fp32 when any embedding's cosine to its fp32 twin is below
+        :data:`BF16_MIN_COSINE`. ONNX Runtime runs fp32 (or int8).
+    runtime : {"torch", "auto", "onnxruntime"}
+        See the module docstring.
+    cache_dir : path-like, optional
+        The embedding cache's folder (``cache.dir``); exported models and probe results
+        are kept in ``runtimes/`` inside it.
+    int8 : bool
+        Run a statically quantised int8 model on ONNX Runtime (needs ``int8_calibration``;
+        not with ``runtime="torch"``). Embeddings then carry the backbone id
+        ``<id>+int8-<calibration digest>`` (see :attr:`backbone`).
+    int8_calibration : path-like or sequence, optional
+        A folder or manifest of real images (or their paths/bytes) to calibrate on.
+    max_pixels, max_bytes : int
+        Limits for reading calibration images.
 
     Attributes
     ----------
+    backbone : LoadedBackbone
+        The backbone whose id the embeddings carry (the int8 id for int8).
     n_encoded : int
         Images passed through the model so far (cache hits are not counted).
-    precision_check : PrecisionCheck or None
+    choice : RuntimeChoice or None
+        Which runtime encodes and why; None until the first batch when ``auto`` or
+        ``onnxruntime`` still has to check (and, for ``auto``, measure) on real images.
+    agreement : AgreementCheck or None
+        ONNX Runtime vs PyTorch fp32 on real images, once checked.
+
+    Raises
+    ------
+    ValueError
+        Unknown precision or runtime, ONNX Runtime or int8 on a GPU, int8 with ``torch``.
+    RuntimeCheckError
+        (from :meth:`encode` or, for int8, here) the requested ONNX Runtime model's
+        embeddings disagree with PyTorch's.
     """
 
-    def __init__(self, backbone: LoadedBackbone, device: str = "auto", precision: str = "auto"):
+    def __init__(self, backbone: LoadedBackbone, device: str = "auto", precision: str = "auto",
+                 runtime: str = "torch", *, cache_dir: str | os.PathLike[str] | None = None,
+                 int8: bool = False, int8_calibration: str | os.PathLike[str] | Sequence | None = None,
+                 max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_BYTES):
         if precision not in {"auto", "fp32", "bf16"}:
             raise ValueError(f"precision {precision!r} is not one of 'auto', 'fp32', 'bf16'")
-        self.backbone = backbone
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime {runtime!r} is not one of {', '.join(map(repr, RUNTIMES))}")
         self.device = resolve_device(device)
-        self.dtype = torch.bfloat16 if self._wants_bf16(precision) else torch.float32
+        self.requested_runtime = runtime
+        self.source_backbone = self.backbone = backbone
+        self.cache_dir = cache_dir
         self.n_encoded = 0
-        self.precision_check: PrecisionCheck | None = None
-        preprocess = backbone.preprocess
-        self._mean = torch.tensor(preprocess.mean, device=self.device).view(1, 3, 1, 1) * 255.0
-        self._std = torch.tensor(preprocess.std, device=self.device).view(1, 3, 1, 1) * 255.0
-        self._fp32_twin: torch.nn.Module | None = None
-        module = backbone.module.to(self.device)
-        if self.dtype == torch.bfloat16:
-            self._fp32_twin = module
-            module = copy.deepcopy(module).to(torch.bfloat16)
-        self.module = module
+        self.agreement: AgreementCheck | None = None
+        self.choice: RuntimeChoice | None = None
+        self._threads = available_cores()
+        self._batches_since_threads = 0
+        self._session: OnnxSession | None = None
+        self._pending = False
+        self._torch = TorchRuntime(backbone, self.device, precision)
+        on_cpu = self.device.type == "cpu"
+        if int8:
+            self._start_int8(runtime, on_cpu, int8_calibration, max_pixels, max_bytes)
+        elif runtime == "torch":
+            self.choice = RuntimeChoice("torch", "requested")
+        elif not on_cpu:
+            if runtime == "onnxruntime":
+                raise ValueError(f"runtime 'onnxruntime' runs on the CPU here; device {self.device} "
+                                 "keeps PyTorch (runtime 'torch' or 'auto')")
+            self.choice = RuntimeChoice("torch", f"auto, {self.device.type.upper()} keeps PyTorch")
+        elif not onnxruntime_available():
+            if runtime == "onnxruntime":
+                raise ImportError(f"runtime 'onnxruntime' needs ONNX Runtime: {INSTALL_HINT}")
+            self.choice = RuntimeChoice("torch", f"auto, ONNX Runtime is not installed ({INSTALL_HINT})")
+        else:
+            self._pending = True  # checked (and for auto measured) on the first real batch
+        if self.choice is not None:
+            _log.info("embedding %s", self.choice.describe())
 
-    def _wants_bf16(self, precision: str) -> bool:
-        if precision != "auto":
-            return precision == "bf16"
-        if self.device.type == "cuda":
-            return torch.cuda.is_bf16_supported()
-        return self.device.type == "cpu" and cpu_supports_bf16()
+    def _start_int8(self, runtime: str, on_cpu: bool, calibration, max_pixels: int, max_bytes: int) -> None:
+        from slopscore.embedding.int8 import CalibrationError
+        from slopscore.embedding.onnx_setup import Int8Setup
+
+        if runtime == "torch":
+            raise ValueError("int8 runs on ONNX Runtime: use runtime 'onnxruntime' or 'auto', or int8 off")
+        if not on_cpu:
+            raise ValueError(f"int8 runs on the CPU with ONNX Runtime; device {self.device} cannot use it")
+        if not onnxruntime_available():
+            raise ImportError(f"int8 needs ONNX Runtime: {INSTALL_HINT}")
+        if calibration is None:
+            raise CalibrationError("int8 needs calibration images: set embedding.int8_calibration "
+                                   "to a folder or manifest of real images")
+        setup = Int8Setup(self.source_backbone, self.cache_dir, calibration, self._reference,
+                          self._threads, max_pixels, max_bytes)
+        self._session, self.agreement = setup.session, setup.agreement
+        self.backbone = dataclasses.replace(
+            self.source_backbone, backbone_id=int8_backbone_id(self.source_backbone.backbone_id, setup.digest),
+            description=f"{self.source_backbone.description}, {setup.describe()}")
+        release_freed_memory()  # calibration's peak, before any decoding worker is forked
+        reason = "requested" if runtime == "onnxruntime" else "auto, int8 runs on ONNX Runtime"
+        self.choice = RuntimeChoice("onnxruntime", reason)
+        _log.info("int8 %s", self.agreement.describe())
+
+    def _reference(self, pixels: np.ndarray) -> np.ndarray:
+        return self._torch.reference(torch.from_numpy(np.ascontiguousarray(pixels)))
+
+    @property
+    def runtime(self) -> str:
+        """``torch`` or ``onnxruntime`` (the requested one until the first batch settles it)."""
+        return self.choice.runtime if self.choice is not None else self.requested_runtime
 
     @property
     def precision(self) -> str:
-        """``bf16`` or ``fp32``, as currently running."""
-        return "bf16" if self.dtype == torch.bfloat16 else "fp32"
+        """``bf16``, ``fp32`` or ``int8``, as currently running."""
+        if self._session is not None:
+            return self._session.precision
+        return self._torch.precision
 
-    @torch.inference_mode()
+    @property
+    def precision_check(self) -> PrecisionCheck | None:
+        """PyTorch's bf16 vs fp32 check on the first batch, when bf16 was tried."""
+        return self._torch.precision_check
+
+    @property
+    def threads(self) -> int:
+        """Intra-op threads of the ONNX Runtime session."""
+        return self._threads
+
+    def use_free_cores(self, free_cores: float) -> None:
+        """Size the ONNX Runtime session to the cores the decoding workers leave free
+        (:func:`~slopscore.embedding.onnx_runtime.session_threads`); changed at most once
+        per :data:`RETHREAD_BATCHES` batches, so a passing burst does not rebuild it."""
+        self._batches_since_threads += 1
+        threads = session_threads(free_cores)
+        if threads == self._threads or self._batches_since_threads < RETHREAD_BATCHES:
+            return
+        self._threads, self._batches_since_threads = threads, 0
+        if self._session is not None:
+            self._session = OnnxSession(self._session.model, self._session.precision, threads)
+            _log.info("ONNX Runtime now on %d threads (%.1f cores left by the decoding workers)",
+                      threads, free_cores)
+
     def encode(self, batch: torch.Tensor) -> np.ndarray:
         """Encode a ``(N, 3, S, S)`` uint8 batch.
 
@@ -175,198 +229,43 @@ class ImageEncoder:
         numpy.ndarray
             ``(N, D)`` float32, each row of unit L2 norm.
         """
-        pixels = batch.to(self.device, non_blocking=True).float()
-        pixels = (pixels - self._mean) / self._std
-        features = self._run(self.module, pixels)
-        if self._fp32_twin is not None:
-            features = self._verify_bf16(pixels, features)
+        if self._pending:
+            self._settle(batch)
+        runtime = self._session if self._session is not None else self._torch
+        vectors = runtime.run(batch)
         self.n_encoded += int(batch.shape[0])
-        return features.cpu().numpy()
+        return vectors
 
-    def _run(self, module: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
-        dtype = next(module.parameters()).dtype
-        features = module(pixels.to(dtype)).float()
-        return torch.nn.functional.normalize(features, dim=-1)
+    def _settle(self, batch: torch.Tensor) -> None:
+        """First batch with ``onnxruntime``/``auto``: check the export on it and, for auto, measure."""
+        from slopscore.embedding.onnx_setup import fp32_session
 
-    def _verify_bf16(self, pixels: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        reference = self._run(self._fp32_twin, pixels)
-        min_cosine = float((reference * features).sum(dim=-1).min())
-        keep = min_cosine >= BF16_MIN_COSINE
-        self.precision_check = PrecisionCheck(min_cosine, int(pixels.shape[0]), keep)
-        if keep:
-            self._fp32_twin = None
-            return features
-        _log.warning(
-            "bf16 embeddings disagree with fp32 (min cosine %.5f < %.3f); using fp32",
-            min_cosine, BF16_MIN_COSINE,
-        )
-        self.module, self._fp32_twin, self.dtype = self._fp32_twin, None, torch.float32
-        return reference
-
-
-class _DecodeDataset(Dataset):
-    """Reads, hashes and decodes one item per call; runs inside DataLoader workers.
-
-    With ``signals`` the same bytes also give the file's provenance and PDQ hash,
-    so a file is read from storage once per run.
-    """
-
-    def __init__(self, sources: Sequence[str | bytes], preprocess: Preprocess,
-                 cache: EmbeddingCache | None, max_pixels: int, max_bytes: int,
-                 signals: FileSignalReader | None = None):
-        self.sources = sources
-        self.preprocess = preprocess
-        self.cache = cache
-        self.max_pixels = max_pixels
-        self.max_bytes = max_bytes
-        self.signals = signals
-
-    def __len__(self) -> int:
-        return len(self.sources)
-
-    def __getitem__(self, index: int) -> dict:
-        return self.load(index, use_cache=self.cache is not None)
-
-    def load(self, index: int, *, use_cache: bool) -> dict:
-        """Hash the item, then stop if cached, else decode it to a uint8 tensor."""
-        sample = {"index": index, "sha256": None, "pixels": None, "reason": None,
-                  "detail": None, "cached": False, "signals": None}
-        source = self.sources[index]
+        self._pending = False
+        pixels = np.ascontiguousarray(batch.cpu().numpy())
         try:
-            data = source if isinstance(source, bytes) else read_source(source, self.max_bytes)
-            sample["sha256"] = hashlib.sha256(data).hexdigest()
-            if use_cache and self.cache.contains(sample["sha256"]):
-                sample["cached"] = True
-                self._read_signals(sample, data)
-                return sample
-            decoded = decode_image(data, draft_size=self.preprocess.draft_size,
-                                   max_pixels=self.max_pixels, sha256=sample["sha256"])
-            sample["pixels"] = to_uint8_tensor(decoded.image, self.preprocess)
-            # the signals' PDQ hash reuses this decode when it was made at their draft size
-            self._read_signals(sample, data, decoded if self.preprocess.draft_size == DRAFT_MIN
-                               else None)
-        except ImageLoadError as exc:
-            sample.update(reason=exc.reason, detail=exc.detail)
-            if sample["sha256"] is not None:
-                self._read_signals(sample, data)
-        return sample
-
-    def _read_signals(self, sample: dict, data: bytes, decoded=None) -> None:
-        if self.signals is not None:
-            sample["signals"] = self.signals(data, sample["sha256"], decoded)
-
-
-def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)
-
-
-def embed_sources(
-    sources: Sequence[str | bytes],
-    encoder: ImageEncoder,
-    *,
-    cache: EmbeddingCache | None = None,
-    batch_size: int = 32,
-    num_workers: int = 1,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    on_batch: Callable[[int], None] | None = None,
-    signals: FileSignalReader | None = None,
-) -> Iterator[EmbedResult]:
-    """Embed many images, yielding one :class:`EmbedResult` per source, in order.
-
-    Parameters
-    ----------
-    sources : sequence of str or bytes
-        Paths / ``file://`` URIs, or raw bytes.
-    encoder : ImageEncoder
-    cache : EmbeddingCache, optional
-        Consulted before decoding and filled after encoding.
-    batch_size : int
-    num_workers : int
-        Decoding processes; 0 decodes in this process.
-    max_pixels, max_bytes : int
-        Per-file limits (see :func:`slopscore.media.decode.load_image`).
-    on_batch : callable, optional
-        Called with the number of items finished after each batch (progress bars).
-    signals : callable, optional
-        ``signals(data, sha256, decoded) -> dict``, run in the worker on the bytes already read
-        (e.g. :class:`slopscore.signals.file_signals.FileSignalReader`); results land in
-        :attr:`EmbedResult.signals`.
-    """
-    if cache is not None and (cache.backbone_id, cache.preprocess_id) != (
-        encoder.backbone.backbone_id, encoder.backbone.preprocess.id
-    ):
-        raise ValueError("cache was opened for a different backbone or preprocessing")
-    dataset = _DecodeDataset(sources, encoder.backbone.preprocess, cache, max_pixels, max_bytes,
-                             signals)
-    loader = DataLoader(
-        dataset,
-        batch_sampler=_batches(len(dataset), batch_size),
-        num_workers=num_workers,
-        collate_fn=_collate,
-        worker_init_fn=_worker_init if num_workers else None,
-        prefetch_factor=4 if num_workers else None,
-        pin_memory=encoder.device.type == "cuda",
-    )
-    for samples, pixels in loader:
-        yield from _finish_batch(samples, pixels, encoder, cache, dataset)
-        if on_batch is not None:
-            on_batch(len(samples))
-
-
-def _batches(count: int, batch_size: int) -> Iterator[list[int]]:
-    """Index batches in order, the first a quarter size so that the model starts while
-    decoding workers are still filling the queue (the same batches with or without
-    workers, so the vectors are bit-identical either way)."""
-    start = 0
-    while start < count:
-        stop = min(count, start + (max(1, batch_size // 4) if start == 0 else batch_size))
-        yield list(range(start, stop))
-        start = stop
-
-
-def _collate(samples: list[dict]) -> tuple[list[dict], torch.Tensor | None]:
-    """Stack decoded pixels in the worker: one shared-memory tensor per batch, not one per image."""
-    decoded = []
-    for sample in samples:
-        pixels = sample.pop("pixels")
-        sample["decoded"] = pixels is not None
-        if pixels is not None:
-            decoded.append(pixels)
-    return samples, torch.stack(decoded) if decoded else None
-
-
-def _finish_batch(samples: list[dict], pixels: torch.Tensor | None, encoder: ImageEncoder,
-                  cache: EmbeddingCache | None, dataset: _DecodeDataset) -> list[EmbedResult]:
-    cached = cache.get_many(s["sha256"] for s in samples if s["cached"]) if cache else {}
-    redone = []
-    for sample in samples:
-        if sample["cached"] and sample["sha256"] not in cached:  # unreadable entry: redo it
-            fresh = dataset.load(sample["index"], use_cache=False)
-            sample.update(cached=False, reason=fresh["reason"], detail=fresh["detail"])
-            if fresh["pixels"] is not None:
-                redone.append((sample["index"], fresh["pixels"]))
-    order = [s["index"] for s in samples if s["decoded"]]
-    if redone:
-        extra = torch.stack([p for _, p in redone])
-        pixels = extra if pixels is None else torch.cat([pixels, extra])
-        order += [index for index, _ in redone]
-    vectors: dict[int, np.ndarray] = {}
-    if pixels is not None:
-        vectors = dict(zip(order, encoder.encode(pixels)))
-        if cache is not None:
-            digests = {s["index"]: s["sha256"] for s in samples}
-            cache.put_many({digests[i]: vector for i, vector in vectors.items()})
-    results = []
-    for sample in samples:
-        index, digest = sample["index"], sample["sha256"]
-        found = sample["signals"]
-        if sample["reason"] is not None:
-            results.append(EmbedResult(index, digest, None, sample["reason"], sample["detail"],
-                                       signals=found))
-        elif index in vectors:
-            results.append(EmbedResult(index, digest, vectors[index], signals=found))
+            session, self.agreement = fp32_session(self.source_backbone, self.cache_dir, self._reference,
+                                                   pixels, self._threads)
+        except RuntimeCheckError as exc:
+            if self.requested_runtime == "onnxruntime":
+                raise
+            _log.warning("%s; using PyTorch", exc)
+            self.choice = RuntimeChoice("torch", "auto, ONNX Runtime refused: it disagreed with PyTorch")
+            return
+        if self.requested_runtime == "onnxruntime":
+            self.choice = RuntimeChoice("onnxruntime", "requested")
+            _log.info("embedding %s; %s", self.choice.describe(), self.agreement.describe())
         else:
-            results.append(EmbedResult(index, digest, cached[digest], from_cache=True,
-                                       signals=found))
-    return results
+            probe = torch.from_numpy(np.resize(pixels, (max(PROBE_IMAGES, len(pixels)), *pixels.shape[1:])))
+            self.choice = choose(ProbeCache(runtimes_dir(self.cache_dir)), self._probe_fields(),
+                                 {"torch": lambda: self._torch.run(probe), "onnxruntime": lambda: session.run(probe)},
+                                 int(probe.shape[0]))
+        if self.choice.runtime == "onnxruntime":
+            self._session = session
+        release_freed_memory()
+
+    def _probe_fields(self) -> dict[str, object]:
+        backbone = self.source_backbone
+        return {"backbone": backbone.backbone_id, "preprocess": backbone.preprocess.id,
+                "device": str(self.device), "torch_precision": self._torch.precision,
+                "torch_threads": torch.get_num_threads(), "onnx_threads": self._threads,
+                "cores": available_cores(), "cpu": cpu_model(), "versions": runtime_versions()}

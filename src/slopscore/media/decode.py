@@ -8,54 +8,48 @@ error row before moving on.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import io
 import os
+import stat
+import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import unquote, urlparse
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-__all__ = [
-    "DEFAULT_MAX_BYTES",
-    "DRAFT_MIN",
-    "DEFAULT_MAX_PIXELS",
-    "DecodedImage",
-    "ImageLoadError",
-    "SkipReason",
-    "decode_image",
-    "load_image",
-    "read_source",
-    "resolve_source",
-]
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_PIXELS", "DEFAULT_READ_SECONDS", "DRAFT_MIN", "DecodedImage",
+           "ImageLoadError", "SkipReason", "decode_image", "load_image", "png_pixel_chunks", "read_source",
+           "resolve_source", "retry_pixels_only"]
 
 #: Pillow's own decompression-bomb limit (about 89.5 megapixels).
 DEFAULT_MAX_PIXELS = 89_478_485
 #: Files larger than this are refused before being read.
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+#: Longest reading one file may take, in seconds, before it is refused as ``unreadable``.
+DEFAULT_READ_SECONDS = 30.0
 #: JPEGs are decoded at a reduced scale no smaller than this on either side: enough for
 #: model inputs up to this size and for PDQ hashing (which squeezes to 64x64), so one
 #: decode serves both.
 DRAFT_MIN = 256
+_T = TypeVar("_T")
 
 # Never decode half a file as if it were whole.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 # Leading bytes of formats Pillow decodes; a file that starts like an image but
 # cannot be identified is damaged rather than "not an image".
-_SIGNATURES = {
-    b"\x89PNG\r\n\x1a\n": "PNG",
-    b"\xff\xd8\xff": "JPEG",
-    b"GIF87a": "GIF",
-    b"GIF89a": "GIF",
-    b"BM": "BMP",
-    b"II*\x00": "TIFF",
-    b"MM\x00*": "TIFF",
-}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_SIGNATURES = {_PNG_SIGNATURE: "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF",
+               b"GIF89a": "GIF", b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
 _END_MARKERS = {"PNG": b"IEND", "JPEG": b"\xff\xd9", "GIF": b";"}
 
 
@@ -87,9 +81,7 @@ class ImageLoadError(Exception):
 
     def __init__(self, reason: SkipReason, detail: str, sha256: str | None = None):
         super().__init__(f"{reason.value}: {detail}")
-        self.reason = reason
-        self.detail = detail
-        self.sha256 = sha256
+        self.reason, self.detail, self.sha256 = reason, detail, sha256
 
 
 @dataclass(frozen=True)
@@ -134,53 +126,99 @@ def resolve_source(source: str | os.PathLike[str]) -> Path:
     if "://" in text:
         parsed = urlparse(text)
         if parsed.scheme != "file":
-            raise ImageLoadError(
-                SkipReason.UNSUPPORTED_SOURCE,
-                f"scheme {parsed.scheme!r} is not supported; use a local path or file:// URI",
-            )
+            raise ImageLoadError(SkipReason.UNSUPPORTED_SOURCE, f"scheme {parsed.scheme!r} is not "
+                                 "supported; use a local path or file:// URI")
         return Path(unquote(parsed.path))
     return Path(text)
 
 
-def read_source(source: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    """Read a file's bytes with typed failures.
+def read_source(source: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES, *,
+                time_limit_s: float = DEFAULT_READ_SECONDS) -> bytes:
+    """Read a file's bytes with typed failures; never blocks on what is not a regular file.
+
+    Only regular files are read (links followed): a pipe, device, socket or directory is
+    refused from ``os.stat`` unopened, and again from ``fstat`` after a non-blocking open
+    (a path swapped in between). Reading gives up after ``time_limit_s`` (checked between
+    1 MiB blocks), and a file whose size or mtime changes while read is refused.
 
     Raises
     ------
     ImageLoadError
-        ``missing``, ``unreadable``, ``empty`` or ``too_large``.
+        ``missing``, ``unreadable`` (permissions, not a regular file, link loop, too slow,
+        changed while read), ``empty``, ``too_large`` or ``unsupported_source``.
     """
     path = resolve_source(source)
+    with _typed_os_errors():
+        _require_regular(os.stat(path), max_bytes)
+        descriptor = os.open(path, _OPEN_FLAGS)
     try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size > max_bytes:
-                raise ImageLoadError(
-                    SkipReason.TOO_LARGE, f"file has {size} bytes, the limit is {max_bytes}"
-                )
-            data = handle.read(min(size, max_bytes) + 1)  # +1 notices files that grew
-    except FileNotFoundError:
-        raise ImageLoadError(SkipReason.MISSING, "no file at this path") from None
-    except IsADirectoryError:
-        raise ImageLoadError(SkipReason.UNREADABLE, "path is a directory") from None
-    except PermissionError:
-        raise ImageLoadError(SkipReason.UNREADABLE, "permission denied") from None
-    except OSError as exc:
-        raise ImageLoadError(SkipReason.UNREADABLE, exc.strerror or type(exc).__name__) from None
+        with _typed_os_errors():
+            opened = os.fstat(descriptor)
+            _require_regular(opened, max_bytes)  # the path was swapped after the first check
+            if _NONBLOCK:
+                os.set_blocking(descriptor, True)
+            data = _read_all(descriptor, min(opened.st_size, max_bytes) + 1, time_limit_s)
+            after = os.fstat(descriptor)
+    finally:
+        os.close(descriptor)
+    if len(data) != opened.st_size or (after.st_size, after.st_mtime_ns) != (opened.st_size, opened.st_mtime_ns):
+        raise ImageLoadError(SkipReason.UNREADABLE, "the file changed while it was read ("
+                             f"{opened.st_size} bytes when opened, {len(data)} read, {after.st_size} after)")
     if not data:
         raise ImageLoadError(SkipReason.EMPTY, "file has 0 bytes")
-    if len(data) > max_bytes:
-        raise ImageLoadError(SkipReason.TOO_LARGE, f"file exceeds {max_bytes} bytes")
     return data
 
 
-def load_image(
-    source: str | os.PathLike[str] | bytes,
-    *,
-    draft_size: int | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-) -> DecodedImage:
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_OPEN_FLAGS = (os.O_RDONLY | _NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+               | getattr(os, "O_BINARY", 0))
+_READ_BLOCK = 1 << 20
+_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a named pipe", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
+
+def _require_regular(info: os.stat_result, max_bytes: int) -> None:
+    """Refuse anything but a regular file, and regular files over ``max_bytes``."""
+    if not stat.S_ISREG(info.st_mode):
+        kind = _KINDS.get(stat.S_IFMT(info.st_mode), "of an unknown kind")
+        raise ImageLoadError(SkipReason.UNREADABLE, f"not a regular file: the path is {kind}")
+    if info.st_size > max_bytes:
+        raise ImageLoadError(SkipReason.TOO_LARGE, f"file has {info.st_size} bytes, the limit is {max_bytes}")
+
+
+def _read_all(descriptor: int, limit: int, time_limit_s: float) -> bytes:
+    """Up to ``limit`` bytes from ``descriptor``, giving up after ``time_limit_s`` seconds."""
+    deadline = time.monotonic() + time_limit_s
+    blocks, total = [], 0
+    while total < limit:
+        block = os.read(descriptor, min(_READ_BLOCK, limit - total))
+        if not block:
+            break
+        blocks.append(block)
+        total += len(block)
+        if time.monotonic() > deadline:
+            raise ImageLoadError(SkipReason.UNREADABLE, f"reading took longer than {time_limit_s:g} s")
+    return b"".join(blocks)
+
+
+@contextlib.contextmanager
+def _typed_os_errors():
+    """Turn the operating system's refusals into typed :class:`ImageLoadError` reasons."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise ImageLoadError(SkipReason.MISSING, "no file at this path") from None
+    except PermissionError:
+        raise ImageLoadError(SkipReason.UNREADABLE, "permission denied") from None
+    except OSError as exc:
+        detail = "symbolic links form a loop" if exc.errno == errno.ELOOP else exc.strerror
+        raise ImageLoadError(SkipReason.UNREADABLE, detail or type(exc).__name__) from None
+    except ValueError:  # e.g. a NUL byte in the path
+        raise ImageLoadError(SkipReason.UNREADABLE, "the path is not a valid file name") from None
+
+
+def load_image(source: str | os.PathLike[str] | bytes, *, draft_size: int | None = None,
+               max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_BYTES) -> DecodedImage:
     """Read and decode one upload from a path, ``file://`` URI or bytes.
 
     Parameters
@@ -210,17 +248,67 @@ def load_image(
     return decode_image(data, draft_size=draft_size, max_pixels=max_pixels)
 
 
-def decode_image(
-    data: bytes, *, draft_size: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
-    sha256: str | None = None,
-) -> DecodedImage:
+def decode_image(data: bytes, *, draft_size: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 sha256: str | None = None) -> DecodedImage:
     """Decode bytes to an RGB :class:`DecodedImage`; see :func:`load_image`.
 
-    ``sha256``, when the caller has already hashed ``data``, is used as given.
+    ``sha256``, when the caller has already hashed ``data``, is used as given. A PNG whose
+    metadata chunks Pillow refuses (a text chunk inflating past its limit, an oversized
+    ICC profile, a damaged ancillary chunk) is decoded again from its pixel chunks alone
+    (:func:`png_pixel_chunks`), with Pillow's limits unchanged: metadata is read by the
+    bounded provenance reader, and too much of it must not hide an upload from review.
     """
     if not data:
         raise ImageLoadError(SkipReason.EMPTY, "file has 0 bytes")
     digest = sha256 or hashlib.sha256(data).hexdigest()
+    return retry_pixels_only(lambda b: _decode(b, draft_size, max_pixels, digest, len(data)), data)
+
+
+def retry_pixels_only(attempt: Callable[[bytes], _T], data: bytes) -> _T:
+    """``attempt(data)``; if that fails (``corrupt``, ``truncated``, ``not_an_image``) and
+    ``data`` is a PNG with metadata chunks, ``attempt`` on :func:`png_pixel_chunks` instead.
+    The first error is raised when the second attempt fails too (or is not possible)."""
+    try:
+        return attempt(data)
+    except ImageLoadError as exc:
+        pixels_only = png_pixel_chunks(data) if exc.reason in _RETRY_REASONS else None
+        if pixels_only is None:
+            raise
+        first = exc
+    try:
+        return attempt(pixels_only)
+    except ImageLoadError:
+        raise first from None
+
+
+_RETRY_REASONS = (SkipReason.CORRUPT, SkipReason.TRUNCATED, SkipReason.NOT_AN_IMAGE)
+#: Ancillary PNG chunks the pixels need (transparency, EXIF orientation, APNG frames).
+_PNG_PIXEL_CHUNKS = frozenset({b"tRNS", b"eXIf", b"acTL", b"fcTL", b"fdAT"})
+
+
+def png_pixel_chunks(data: bytes) -> bytes | None:
+    """The PNG without its metadata: every ancillary chunk but :data:`_PNG_PIXEL_CHUNKS`
+    dropped (text, ICC profile, ...). None when ``data`` is not a PNG, has nothing to
+    drop, or its chunk structure is broken (a truncated file stays truncated)."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    view, kept, pos, dropped = memoryview(data), [_PNG_SIGNATURE], len(_PNG_SIGNATURE), False
+    while pos + 12 <= len(data):
+        kind, end = data[pos + 4:pos + 8], pos + 12 + int.from_bytes(data[pos:pos + 4], "big")
+        if end > len(data):
+            return None
+        if kind[0] & 0x20 and kind not in _PNG_PIXEL_CHUNKS:  # lower-case first letter: ancillary
+            dropped = True
+        else:
+            kept.append(view[pos:end])
+        pos = end
+        if kind == b"IEND":
+            break
+    return b"".join(kept) if dropped else None
+
+
+def _decode(data: bytes, draft_size: int | None, max_pixels: int, digest: str, n_bytes: int) -> DecodedImage:
+    """One attempt at decoding ``data`` (of a file of ``n_bytes``) with Pillow; typed errors."""
     try:
         with warnings.catch_warnings():
             # Pillow warns between 1x and 2x its limit and raises above; treat both as bombs.
@@ -228,11 +316,8 @@ def decode_image(
             image = Image.open(io.BytesIO(data))
             width, height = image.size
             if width * height > max_pixels:
-                raise ImageLoadError(
-                    SkipReason.TOO_LARGE,
-                    f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}",
-                    digest,
-                )
+                raise ImageLoadError(SkipReason.TOO_LARGE, f"{width}x{height} = {width * height} "
+                                     f"pixels exceeds the limit of {max_pixels}", digest)
             n_frames = int(getattr(image, "n_frames", 1) or 1)
             if n_frames > 1:
                 image.seek(0)
@@ -253,7 +338,7 @@ def decode_image(
         reason = SkipReason.TRUNCATED if "truncated" in str(exc).lower() else SkipReason.CORRUPT
         raise ImageLoadError(reason, f"{type(exc).__name__}: {exc}", digest) from None
     original = (height, width) if swaps else (width, height)
-    return DecodedImage(rgb, digest, len(data), image.format, original, n_frames)
+    return DecodedImage(rgb, digest, n_bytes, image.format, original, n_frames)
 
 
 def _unidentified(data: bytes, digest: str) -> ImageLoadError:
@@ -286,18 +371,13 @@ def _exif_swaps_axes(image: Image.Image) -> bool:
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to 8-bit RGB.
-
-    Transparency is composited onto white (how a viewer would see it),
-    16-bit and 32-bit greyscale are rescaled rather than clipped, and
-    bilevel images become black and white.
-    """
+    """Convert any Pillow mode to 8-bit RGB: transparency composited onto white (how a viewer
+    sees it), 16/32-bit greyscale rescaled rather than clipped, bilevel to black and white."""
     mode = image.mode
     if mode == "RGB":
         return image
     if mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-        mode = "RGBA"
+        image, mode = image.convert("RGBA"), "RGBA"
     if mode in {"RGBA", "LA", "PA", "RGBa", "La"}:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

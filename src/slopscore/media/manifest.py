@@ -1,21 +1,27 @@
-"""Read upload manifests (CSV, Parquet, JSON Lines) or a folder of images, validating each row.
+"""Read upload manifests (CSV, Parquet, JSON Lines) or a folder of images, row by row.
 
-Every value comes from strangers: strings are bounded, control characters are
-rejected, labels and booleans must be one of the known spellings. A bad row
-becomes a :class:`RowError` (with its row number) and reading carries on.
+Every row gives exactly one entry: a validated :class:`ManifestRow` (see
+:mod:`slopscore.media.manifest_values` for the checks and bounds), or a
+:class:`RowError` with its row number and, when it can be read, its ``item_id``.
+Bytes that are not UTF-8, an unparseable CSV record or an invalid value cost their
+row only; reading carries on. Only a manifest that cannot be read as a whole
+(unknown type, missing columns, damaged file) raises :class:`ManifestFormatError`.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from enum import Enum
 from pathlib import Path
 from typing import Any
+
+from slopscore.media.manifest_values import MAX_ID_CHARS, InvalidValue, Label, ManifestRow, validate_record
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -24,7 +30,9 @@ __all__ = [
     "ManifestFormatError",
     "ManifestRow",
     "RowError",
+    "check_manifest",
     "count_manifest_rows",
+    "folder_item_id",
     "iter_manifest",
     "read_manifest",
 ]
@@ -34,56 +42,13 @@ OPTIONAL_COLUMNS = ("label", "declared_ai", "has_process_notes", "title", "tags"
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 )
-MAX_ID_CHARS = 200
-MAX_PATH_CHARS = 4096
-MAX_TITLE_CHARS = 300
-MAX_TAGS = 50
-MAX_TAG_CHARS = 64
-
-_TRUE = {"true", "1", "yes", "y", "t"}
-_FALSE = {"false", "0", "no", "n", "f"}
-_UNKNOWN = {"", "unknown", "none", "null", "nan", "na"}
-
-
-class Label(str, Enum):
-    """Reviewer-facing ground truth for an upload."""
-
-    HUMAN = "human"
-    AI_ASSISTED = "ai_assisted"
-    AI_SLOP = "ai_slop"
-
-    @property
-    def is_ai(self) -> bool:
-        """Detector target: any AI involvement."""
-        return self is not Label.HUMAN
-
-    @property
-    def is_violation(self) -> bool:
-        """Triage target: the policy's "AI slop"."""
-        return self is Label.AI_SLOP
+#: A CSV field longer than this makes its row malformed (Python's csv default is 131,072).
+MAX_FIELD_CHARS = 1 << 24
+_SURROGATES = re.compile("[\ud800-\udfff]")  # undecodable bytes (surrogateescape), bad JSON escapes
 
 
 class ManifestFormatError(ValueError):
-    """The manifest as a whole cannot be read (unknown format, missing columns)."""
-
-
-@dataclass(frozen=True)
-class ManifestRow:
-    """One validated upload."""
-
-    item_id: str
-    artist_id: str
-    path: str
-    uploaded_at: datetime
-    label: Label | None = None
-    declared_ai: bool | None = None
-    has_process_notes: bool | None = None
-    title: str | None = None
-    tags: tuple[str, ...] = ()
-    row_number: int = 0
-    #: A moderator's verdict (``confirmed`` / ``dismissed``), as exported by
-    #: ``slopscore decisions export``; the triage model learns from it.
-    review_outcome: str | None = None
+    """The manifest as a whole cannot be read (unknown type, missing columns, damaged file)."""
 
 
 @dataclass(frozen=True)
@@ -104,25 +69,32 @@ class Manifest:
     errors: list[RowError] = field(default_factory=list)
 
 
-class _Invalid(ValueError):
-    pass
+def check_manifest(source: str | os.PathLike[str]) -> int:
+    """Read the whole manifest once, without validating values, and count its rows.
+
+    Run it before any work so that a damaged file stops a job at once. The count is
+    the number of entries :func:`iter_manifest` yields (blank lines are not rows).
+
+    Raises
+    ------
+    ManifestFormatError
+        As :func:`iter_manifest`.
+    """
+    source = Path(source)
+    if source.is_dir():
+        return sum(1 for _ in _folder_files(source))
+    return sum(1 for _ in _records(source))
 
 
 def count_manifest_rows(source: str | os.PathLike[str]) -> int | None:
-    """Number of data rows (for progress bars), cheaply; None when unknown."""
+    """Number of rows (for progress bars), read cheaply; None when unknown."""
     source = Path(source)
-    if source.is_dir():
-        return sum(1 for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    suffix = source.suffix.lower()
     try:
-        if suffix == ".parquet":
+        if source.suffix.lower() == ".parquet" and source.is_file():
             import pyarrow.parquet as pq
 
             return pq.ParquetFile(source).metadata.num_rows
-        with open(source, newline="", encoding="utf-8", errors="replace") as handle:
-            if suffix == ".csv":
-                return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
-            return sum(1 for line in handle if line.strip())
+        return check_manifest(source)
     except Exception:  # only a hint for the progress bar; reading reports the real error
         return None
 
@@ -136,7 +108,7 @@ def read_manifest(source: str | os.PathLike[str]) -> Manifest:
 
 
 def iter_manifest(source: str | os.PathLike[str]) -> Iterator[ManifestRow | RowError]:
-    """Stream validated rows from a manifest file or a folder of images.
+    """Stream one entry per row of a manifest file or a folder of images.
 
     Relative ``path`` values are resolved against the manifest's folder. A
     repeated ``item_id`` keeps its first row and yields ``duplicate_item_id``
@@ -145,12 +117,37 @@ def iter_manifest(source: str | os.PathLike[str]) -> Iterator[ManifestRow | RowE
     Raises
     ------
     ManifestFormatError
-        Unknown file type, unreadable file, or missing required columns.
+        Unknown file type, unreadable or damaged file, or missing required columns.
     """
     source = Path(source)
-    if source.is_dir():
-        yield from _iter_folder(source)
-        return
+    seen: set[str] = set()
+    for entry in _iter_folder(source) if source.is_dir() else _iter_rows(source):
+        if isinstance(entry, ManifestRow):
+            if entry.item_id in seen:
+                entry = RowError(entry.row_number, entry.item_id, "duplicate_item_id",
+                                 "item_id already appeared earlier in the manifest")
+            else:
+                seen.add(entry.item_id)
+        yield entry
+
+
+def _iter_rows(source: Path) -> Iterator[ManifestRow | RowError]:
+    base = source.resolve().parent
+    for number, record in _records(source):
+        if isinstance(record, RowError):
+            yield record
+            continue
+        try:
+            undecodable = [str(name) for name, value in record.items() if _has_surrogates(value)]
+            if undecodable:
+                raise InvalidValue(f"{', '.join(undecodable)[:120]}: bytes that are not valid UTF-8")
+            yield validate_record(record, number, base)
+        except InvalidValue as exc:
+            yield RowError(number, _short(record.get("item_id")), "malformed_row", str(exc))
+
+
+def _records(source: Path) -> Iterator[tuple[int, Mapping | RowError]]:
+    """Raw records with their row numbers, from the reader for the file's type."""
     if not source.is_file():
         raise ManifestFormatError(f"manifest {source} does not exist")
     suffix = source.suffix.lower()
@@ -160,27 +157,17 @@ def iter_manifest(source: str | os.PathLike[str]) -> Iterator[ManifestRow | RowE
         raise ManifestFormatError(
             f"manifest {source.name}: unknown type {suffix!r}; use .csv, .parquet or .jsonl"
         )
-    seen: set[str] = set()
-    base = source.resolve().parent
-    for number, record in readers[suffix](source):
-        if isinstance(record, RowError):
-            yield record
-            continue
-        try:
-            row = _validate(record, number, base)
-        except _Invalid as exc:
-            raw_id = record.get("item_id")
-            yield RowError(number, _short(raw_id), "malformed_row", str(exc))
-            continue
-        if row.item_id in seen:
-            yield RowError(number, row.item_id, "duplicate_item_id",
-                           "item_id already appeared earlier in the manifest")
-            continue
-        seen.add(row.item_id)
-        yield row
+    return readers[suffix](source)
+
+
+def _has_surrogates(value: Any) -> bool:
+    if isinstance(value, str):
+        return _SURROGATES.search(value) is not None
+    return isinstance(value, (list, tuple)) and any(_has_surrogates(v) for v in value)
 
 
 def _short(value: Any) -> str | None:
+    """An error row's item_id: the raw value when printable (bounded), else None."""
     if value is None:
         return None
     text = str(value)
@@ -196,25 +183,46 @@ def _check_columns(columns, source: Path) -> None:
         )
 
 
-def _csv_records(source: Path) -> Iterator[tuple[int, Mapping | RowError]]:
+def _csv_next(reader) -> list[str]:
+    """The next record, with fields up to :data:`MAX_FIELD_CHARS` (csv's limit is process-wide)."""
+    previous = csv.field_size_limit(MAX_FIELD_CHARS)
     try:
-        handle = open(source, newline="", encoding="utf-8-sig")
+        return next(reader)
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _csv_records(source: Path) -> Iterator[tuple[int, Mapping | RowError]]:
+    """Records numbered as a spreadsheet numbers rows (1 = the header; blank lines count)."""
+    try:  # undecodable bytes become lone surrogates, so that they cost their row only
+        handle = open(source, newline="", encoding="utf-8-sig", errors="surrogateescape")
     except OSError as exc:
         raise ManifestFormatError(f"cannot open manifest {source}: {exc.strerror}") from None
     with handle:
-        reader = csv.DictReader(handle)
-        _check_columns(reader.fieldnames or [], source)
-        number = 1
+        reader = csv.reader(handle)
+        number, header = 0, []
+        try:
+            while not header:
+                number += 1
+                header = _csv_next(reader)
+        except StopIteration:
+            pass
+        except csv.Error as exc:
+            raise ManifestFormatError(f"manifest {source.name}: unreadable header: {exc}") from None
+        _check_columns(header, source)
         while True:
             number += 1
             try:
-                record = next(reader)
+                fields = _csv_next(reader)
             except StopIteration:
                 return
-            except (csv.Error, UnicodeDecodeError) as exc:
+            except csv.Error as exc:
                 yield number, RowError(number, None, "malformed_row", f"unparseable CSV: {exc}")
                 continue
-            if None in record:
+            if not fields:  # a blank line
+                continue
+            record = dict(zip(header, fields))
+            if len(fields) > len(header):
                 yield number, RowError(number, _short(record.get("item_id")), "malformed_row",
                                        "more fields than the header")
                 continue
@@ -223,7 +231,11 @@ def _csv_records(source: Path) -> Iterator[tuple[int, Mapping | RowError]]:
 
 def _jsonl_records(source: Path) -> Iterator[tuple[int, Mapping | RowError]]:
     checked = False
-    with open(source, encoding="utf-8", errors="replace") as handle:
+    try:
+        handle = open(source, encoding="utf-8-sig", errors="surrogateescape")
+    except OSError as exc:
+        raise ManifestFormatError(f"cannot open manifest {source}: {exc.strerror}") from None
+    with handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -242,127 +254,59 @@ def _jsonl_records(source: Path) -> Iterator[tuple[int, Mapping | RowError]]:
 
 
 def _parquet_records(source: Path) -> Iterator[tuple[int, Mapping | RowError]]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    number = 0
     try:
         parquet = pq.ParquetFile(source)
-    except Exception as exc:  # pyarrow raises several unrelated types for bad files
-        raise ManifestFormatError(f"cannot read Parquet manifest {source}: {exc}") from None
-    _check_columns(parquet.schema_arrow.names, source)
-    number = 0
-    for batch in parquet.iter_batches(batch_size=4096):
-        for record in batch.to_pylist():
-            number += 1
-            yield number, record
+        _check_columns(parquet.schema_arrow.names, source)
+        for batch in parquet.iter_batches(batch_size=4096):
+            # times as text: one outside Python's years 1-9999 costs its row, not the batch
+            columns = [column.cast(pa.string()) if pa.types.is_timestamp(column.type)
+                       or pa.types.is_date(column.type) else column for column in batch.columns]
+            for record in pa.RecordBatch.from_arrays(columns, names=batch.schema.names).to_pylist():
+                number += 1
+                yield number, record
+    except ManifestFormatError:
+        raise
+    except Exception as exc:  # pyarrow raises several unrelated types for damaged files
+        where = f" after row {number}" if number else ""
+        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        message = "".join(ch if ch.isprintable() else "?" for ch in message[:300])
+        raise ManifestFormatError(f"cannot read Parquet manifest {source}{where}: {message}") \
+            from None
 
 
-def _iter_folder(folder: Path) -> Iterator[ManifestRow]:
-    """Ad-hoc scoring: every image file below ``folder``; artist unknown."""
-    number = 0
+def _folder_files(folder: Path) -> Iterator[Path]:
     for path in sorted(folder.rglob("*")):
-        if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+            yield path
+
+
+def folder_item_id(relative: str) -> str:
+    """The item id of a file in an image folder: its relative path, when that is a valid id.
+
+    A longer or unprintable path keeps a printable prefix plus a hash of the whole
+    path, so that ids stay distinct and the same on every run.
+    """
+    if len(relative) <= MAX_ID_CHARS and relative.isprintable():
+        return relative
+    digest = hashlib.sha256(relative.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    shown = "".join(ch if ch.isprintable() else "?" for ch in relative)
+    return f"{shown[:MAX_ID_CHARS - len(digest) - 1]}~{digest}"
+
+
+def _iter_folder(folder: Path) -> Iterator[ManifestRow | RowError]:
+    """Ad-hoc scoring: every image file below ``folder``; artist unknown."""
+    for number, path in enumerate(_folder_files(folder), start=1):
+        item_id = folder_item_id(path.relative_to(folder).as_posix())
+        if _has_surrogates(str(path)):
+            yield RowError(number, item_id, "malformed_row", "file name is not valid UTF-8")
             continue
-        number += 1
-        relative = path.relative_to(folder).as_posix()
-        mtime = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
-        yield ManifestRow(relative[:MAX_ID_CHARS], "unknown", str(path), mtime, row_number=number)
-
-
-def _validate(record: Mapping[str, Any], number: int, base: Path) -> ManifestRow:
-    item_id = _identifier(record.get("item_id"), "item_id")
-    artist_id = _identifier(record.get("artist_id"), "artist_id")
-    path = _text(record.get("path"), "path", MAX_PATH_CHARS, required=True)
-    if "://" not in path and not os.path.isabs(path):
-        path = str(base / path)
-    return ManifestRow(
-        item_id=item_id,
-        artist_id=artist_id,
-        path=path,
-        uploaded_at=_timestamp(record.get("uploaded_at")),
-        label=_label(record.get("label")),
-        declared_ai=_boolean(record.get("declared_ai"), "declared_ai"),
-        has_process_notes=_boolean(record.get("has_process_notes"), "has_process_notes"),
-        title=_text(record.get("title"), "title", MAX_TITLE_CHARS, truncate=True) or None,
-        tags=_tags(record.get("tags")),
-        row_number=number,
-        review_outcome=_review_outcome(record.get("review_outcome")),
-    )
-
-
-def _review_outcome(value: Any) -> str | None:
-    text = _text(value, "review_outcome", 16).lower()
-    if text in _UNKNOWN:
-        return None
-    if text not in {"confirmed", "dismissed"}:
-        raise _Invalid(f"review_outcome {text!r} is not one of confirmed, dismissed")
-    return text
-
-
-def _text(value: Any, name: str, limit: int, *, required: bool = False,
-          truncate: bool = False) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        value = ""
-    text = str(value).strip()
-    if required and not text:
-        raise _Invalid(f"{name} is empty")
-    if any(ord(ch) < 32 and ch not in "\t" for ch in text) or "\x7f" in text:
-        raise _Invalid(f"{name} contains control characters")
-    if len(text) > limit:
-        if not truncate:
-            raise _Invalid(f"{name} has {len(text)} characters, the limit is {limit}")
-        text = text[:limit]
-    return text
-
-
-def _identifier(value: Any, name: str) -> str:
-    return _text(value, name, MAX_ID_CHARS, required=True)
-
-
-def _timestamp(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        text = _text(value, "uploaded_at", 64, required=True)
         try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise _Invalid(f"uploaded_at {text!r} is not an ISO 8601 date-time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def _label(value: Any) -> Label | None:
-    text = "" if value is None else str(value).strip().lower()
-    if text in _UNKNOWN:
-        return None
-    try:
-        return Label(text)
-    except ValueError:
-        allowed = [label.value for label in Label] + ["unknown"]
-        raise _Invalid(f"label {text[:40]!r} is not one of {allowed}") from None
-
-
-def _boolean(value: Any, name: str) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    text = "" if value is None else str(value).strip().lower()
-    if text in _UNKNOWN:
-        return None
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise _Invalid(f"{name} {text[:20]!r} is not true/false")
-
-
-def _tags(value: Any) -> tuple[str, ...]:
-    if value is None or (isinstance(value, float) and value != value):
-        return ()
-    items = value if isinstance(value, (list, tuple)) else str(value).replace(",", ";").split(";")
-    tags = []
-    for item in items:
-        tag = _text(item, "tag", MAX_TAG_CHARS, truncate=True).lower()
-        if tag and tag not in tags:
-            tags.append(tag)
-    if len(tags) > MAX_TAGS:
-        raise _Invalid(f"{len(tags)} tags, the limit is {MAX_TAGS}")
-    return tuple(tags)
+            mtime = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+        except (OSError, OverflowError, ValueError) as exc:
+            yield RowError(number, item_id, "malformed_row", f"cannot read the file's time: {exc}")
+            continue
+        yield ManifestRow(item_id, "unknown", str(path), mtime, row_number=number)

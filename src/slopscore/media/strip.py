@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from slopscore.media.decode import DEFAULT_MAX_PIXELS, ImageLoadError, SkipReason
+from slopscore.media.decode import DEFAULT_MAX_PIXELS, ImageLoadError, SkipReason, retry_pixels_only
 
 __all__ = ["JPEG_QUALITY", "strip_metadata"]
 
@@ -75,9 +75,15 @@ def strip_metadata(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> byte
 
 
 def _decode(data: bytes, max_pixels: int) -> Image.Image:
-    """Open and fully decode the first frame; typed errors for bad input."""
+    """Open and fully decode the first frame; typed errors for bad input. A PNG whose
+    metadata Pillow refuses is decoded from its pixel chunks (as the loader does)."""
     if not data:
         raise ImageLoadError(SkipReason.EMPTY, "file has 0 bytes")
+    return retry_pixels_only(lambda candidate: _open(candidate, max_pixels), data)
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """One attempt at opening and decoding ``data``; typed errors for every failure."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

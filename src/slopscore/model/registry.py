@@ -188,10 +188,17 @@ def log_evaluation_run(
 
 
 def load_scorer_model(uri: str, store_dir: str | os.PathLike[str]):
-    """Load a logged scorer as a pyfunc model by URI (``models:/NAME@ALIAS``, ``runs:/...``)."""
+    """Load a logged scorer as a pyfunc model by URI (``models:/NAME@ALIAS``, ``runs:/...``).
+
+    Loading never writes to the store, so a read-only store (a shared mount, a released
+    model's archive) works: the model's files are copied into a private temporary folder
+    and loaded from there. Left alone, MLflow loads a local store's files in place and
+    writes a ``registered_model_meta`` file beside them on every load. The scorer reads
+    everything it needs while loading, so the copy is removed before this returns.
+    """
     configure_tracking(store_dir)
-    with _quiet_mlflow():
-        return mlflow.pyfunc.load_model(uri)
+    with tempfile.TemporaryDirectory(prefix="slopscore-model-") as copy, _quiet_mlflow():
+        return mlflow.pyfunc.load_model(uri, dst_path=copy)
 
 
 def _serving_requirements() -> list[str]:

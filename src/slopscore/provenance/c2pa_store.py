@@ -3,8 +3,12 @@
 :func:`read_c2pa` validates the store with the Rust reader under
 :data:`C2PA_OFFLINE_SETTINGS` (no network, bounded decompression) and reduces
 its JSON to :class:`C2paFacts`: claim generator, signer, signed camera, every
-action of every manifest, and the validation codes. Run it only when
-:func:`slopscore.provenance.containers.may_hold_c2pa` finds a marker.
+action of every manifest (at most ``MAX_C2PA_ACTIONS``), Adobe's legacy
+``com.adobe.generative-ai`` assertions, and the validation codes. The reader
+returns manifests in an order that changes from run to run, so they are put in
+a fixed one: the active manifest, then its ingredients' manifests depth first
+in ingredient order, then any others by label; codes are sorted. Run it only
+when :func:`slopscore.provenance.containers.may_hold_c2pa` finds a marker.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import io
 import os
 import threading
+from collections.abc import Iterator
+from itertools import islice
 from typing import Any, NamedTuple
 
 import c2pa
@@ -19,7 +25,11 @@ import c2pa
 from slopscore.provenance.collected import Collected, load_json
 from slopscore.provenance.exif_xmp import normalise_source_type
 
-__all__ = ["C2PA_OFFLINE_SETTINGS", "C2paFacts", "c2pa_context", "read_c2pa"]
+__all__ = ["C2PA_OFFLINE_SETTINGS", "MAX_C2PA_ACTIONS", "C2paFacts", "c2pa_context", "read_c2pa"]
+
+#: Most actions read from one manifest store (all manifests together).
+MAX_C2PA_ACTIONS = 256
+_LEGACY_GENERATIVE_AI = "com.adobe.generative-ai"
 
 
 class C2paFacts(NamedTuple):
@@ -33,6 +43,7 @@ class C2paFacts(NamedTuple):
     validation_state: str | None
     failure_codes: tuple[str, ...]
     ingredient_failure_codes: tuple[str, ...]
+    generative_ai: tuple[str, ...] = ()
 
 
 #: c2pa-rs settings that keep the reader offline and bounded: no remote manifest or
@@ -84,18 +95,22 @@ def read_c2pa(data: bytes, out: Collected) -> C2paFacts | None:
     if not isinstance(store, dict):
         out.issue("c2pa_malformed", "manifest store is not a JSON object", "c2pa")
         return None
-    return _c2pa_facts(store)
+    return _c2pa_facts(store, out)
 
 
-def _c2pa_facts(store: dict[str, Any]) -> C2paFacts:
+def _c2pa_facts(store: dict[str, Any], out: Collected) -> C2paFacts:
     """Pick claim, signer, actions (all manifests) and validation codes out of the reader JSON."""
     manifests = _as_dict(store.get("manifests"))
     active_label = store.get("active_manifest") if isinstance(store.get("active_manifest"), str) else None
     active = _as_dict(manifests.get(active_label))
-    actions = tuple(
-        action for label, manifest in manifests.items()
-        for action in _manifest_actions(str(label), _as_dict(manifest), label == active_label)
-    )
+    ordered = [(label, _as_dict(manifests[label])) for label in _manifest_order(manifests, active_label)]
+    actions = tuple(islice((
+        action for label, manifest in ordered
+        for action in _manifest_actions(label, manifest, label == active_label)
+    ), MAX_C2PA_ACTIONS + 1))
+    if len(actions) > MAX_C2PA_ACTIONS:
+        out.issue("chunk_limit_reached", f"more than {MAX_C2PA_ACTIONS} C2PA actions", "c2pa")
+        actions = actions[:MAX_C2PA_ACTIONS]
     signature = _as_dict(active.get("signature_info"))
     signer = signature.get("issuer") or signature.get("common_name")
     results = _as_dict(store.get("validation_results"))
@@ -114,9 +129,35 @@ def _c2pa_facts(store: dict[str, Any]) -> C2paFacts:
         camera=_camera(active),
         actions=actions,
         validation_state=state if isinstance(state, str) else None,
-        failure_codes=tuple(dict.fromkeys(failures)),
-        ingredient_failure_codes=tuple(dict.fromkeys(ingredient_failures)),
+        failure_codes=tuple(sorted(set(failures))),
+        ingredient_failure_codes=tuple(sorted(set(ingredient_failures))),
+        generative_ai=tuple(name for _, manifest in ordered for name in _legacy_generative_ai(manifest)),
     )
+
+
+def _manifest_order(manifests: dict[str, Any], active_label: str | None) -> list[str]:
+    """Labels in a fixed order: active, its ingredients' manifests depth first, then the rest sorted."""
+    order: dict[str, None] = {}
+    pending = [active_label] if active_label in manifests else []
+    while pending:
+        label = pending.pop()
+        if label in order:
+            continue
+        order[label] = None
+        ingredients = _as_list(_as_dict(manifests[label]).get("ingredients"))
+        linked = [_as_dict(i).get("active_manifest") for i in ingredients]
+        pending.extend(reversed([ref for ref in linked if isinstance(ref, str) and ref in manifests]))
+    return [*order, *sorted(label for label in manifests if label not in order)]
+
+
+def _legacy_generative_ai(manifest: dict[str, Any]) -> Iterator[str]:
+    """Adobe's pre-standard ``com.adobe.generative-ai`` assertions: the model each names, or ``""``."""
+    for assertion in _as_list(manifest.get("assertions")):
+        assertion = _as_dict(assertion)
+        if str(assertion.get("label", "")).startswith(_LEGACY_GENERATIVE_AI):
+            data = _as_dict(assertion.get("data"))
+            words = [data.get(key) for key in ("description", "version")]
+            yield " ".join(w.strip() for w in words if isinstance(w, str) and w.strip())[:120]
 
 
 def _manifest_actions(label: str, manifest: dict[str, Any], active: bool):

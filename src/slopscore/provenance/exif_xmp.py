@@ -3,13 +3,17 @@
 :func:`read_exif` / :func:`read_exif_tags` copy the EXIF tags that can name a
 generator (IFD0 and the Exif sub-IFD, UserComment decoded by its character-code
 prefix) into text items. :func:`read_xmp` parses one XMP packet with DTDs and
-entities refused and returns its ``Iptc4xmpExt:DigitalSourceType`` values;
-:func:`normalise_source_type` turns them into full IPTC URIs. Reads are capped by
-the limits in :mod:`slopscore.provenance.collected`.
+entities refused and returns its ``Iptc4xmpExt:DigitalSourceType`` values
+(CreatorTool, dc:description and photoshop:Credit become text items);
+:func:`normalise_source_type` turns every spelling of a source type (the
+``http``/``https`` URI, the QCode ``digsrctype:term``, the bare term) into the
+one full IPTC URI. Reads are capped by the limits in
+:mod:`slopscore.provenance.collected`.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
@@ -31,6 +35,18 @@ __all__ = [
 
 IPTC_SOURCE_PREFIX = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 
+# The IPTC Digital Source Type vocabulary, to restore a term's spelling.
+_IPTC_TERMS = {term.lower(): term for term in (
+    "algorithmicMedia", "algorithmicallyEnhanced", "composite", "compositeCapture", "compositeSynthetic",
+    "compositeWithTrainedAlgorithmicMedia", "computationalCapture", "dataDrivenMedia", "digitalArt",
+    "digitalCapture", "digitalCreation", "humanEdits", "minorHumanEdits", "negativeFilm", "positiveFilm",
+    "print", "screenCapture", "softwareImage", "trainedAlgorithmicMedia", "virtualRecording",
+)}
+# The URI (http or https, any case), the QCode (``digsrctype:term``) or the bare term.
+_IPTC_SPELLINGS = re.compile(
+    r"(?:(?:https?://)?cv\.iptc\.org/newscodes/digitalsourcetype/|digsrctype:)?([A-Za-z]{1,64})/?", re.I
+)
+
 _NS_IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 _NS_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _XMP_SOURCE_TYPE = f"{{{_NS_IPTC_EXT}}}DigitalSourceType"
@@ -39,6 +55,7 @@ _RDF_RESOURCE = f"{{{_NS_RDF}}}resource"
 _XMP_TEXT_FIELDS = {
     "{http://ns.adobe.com/xap/1.0/}CreatorTool": "CreatorTool",
     "{http://purl.org/dc/elements/1.1/}description": "Description",
+    "{http://ns.adobe.com/photoshop/1.0/}Credit": "Credit",
 }
 
 # EXIF tags read as text: IFD0 and the Exif sub-IFD (0x8769).
@@ -158,10 +175,16 @@ def _add_xmp_text(name: str, value: str, out: Collected) -> None:
 
 
 def normalise_source_type(value: str) -> str | None:
-    """A digital source type as a full IPTC URI (bare terms are expanded)."""
-    value = value.strip()
-    if value.startswith(IPTC_SOURCE_PREFIX):
-        return value
-    if value.isalpha():
-        return IPTC_SOURCE_PREFIX + value
-    return value or None
+    """A digital source type as the full ``http`` IPTC URI; other values unchanged.
+
+    ``https://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia``,
+    ``digsrctype:trainedAlgorithmicMedia`` and ``trainedAlgorithmicMedia`` all
+    become ``http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia``
+    (a known term keeps the vocabulary's spelling whatever its case).
+    """
+    value = value.strip()[:300]
+    match = _IPTC_SPELLINGS.fullmatch(value)
+    if match is None:
+        return value or None
+    term = match.group(1)
+    return IPTC_SOURCE_PREFIX + _IPTC_TERMS.get(term.lower(), term)

@@ -2,9 +2,10 @@
 
 :func:`find_clues` recognises records whose layout identifies a generator
 (Stable Diffusion WebUI ``parameters``, ComfyUI prompt/workflow JSON, InvokeAI
-records, NovelAI settings, Midjourney job ids), then tool names in
-software/device fields (:func:`tool_name`), and a stealth payload that names
-none. Texts are already size-capped when collected.
+records including 2.x ``Dream`` commands and ``sd-metadata``, NovelAI
+settings, Midjourney job ids, Google's "Made with Google AI" credit line),
+then tool names in software/device fields (:func:`tool_name`), and a stealth
+payload that names none. Texts are already size-capped when collected.
 """
 
 from __future__ import annotations
@@ -27,13 +28,19 @@ _NAMED_TOOLS = (
     (re.compile(r"stable[\s_\-]*diffusion", re.I), "Stable Diffusion"),
 )
 # Keys whose value names the software or device that made the file, most specific first.
-_TOOL_KEYS = ("Software", "CreatorTool", "Make", "Model", "MakerNote", "Source")
+_TOOL_KEYS = ("Software", "CreatorTool", "OriginatingProgram", "Make", "Model", "MakerNote", "Source")
 _SD_PARAMETERS = re.compile(r"^Steps: \d+, .*\bSampler: ", re.M)
 _SD_DETAIL = re.compile(r"\b(Model|Version): ([^,\n]{1,80})")
 _MIDJOURNEY_JOB = re.compile(
     r"Job ID:\s*[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I
 )
 _COMFY_MODEL_INPUTS = ("ckpt_name", "unet_name")
+# Google's IPTC credit line on images its generative AI made (XMP photoshop:Credit, IIM 2:110).
+_GOOGLE_AI_CREDIT = re.compile(r"^\s*made with google ai\b", re.I)
+# InvokeAI 2.x ``Dream``: the command line, '"prompt [negative]" -s steps -S seed -W .. -H .. -C .. -A ..'.
+_INVOKE_DREAM = (re.compile(r'^\s*"'), re.compile(r"\s-s\s+\d+\b"), re.compile(r"\s-S\s+\d+\b"))
+_INVOKE_JSON_KEYS = ("invokeai_metadata", "invokeai_graph", "sd-metadata")
+_STEALTH_SOURCES = ("alpha-lsb", "rgb-lsb")
 
 
 class Clue(NamedTuple):
@@ -54,8 +61,9 @@ def find_clues(out: Collected) -> list[Clue]:
     clues = [clue for item in texts if (clue := _structured_clue(item, out))]
     for key in _TOOL_KEYS:
         clues.extend(_named_clue(item) for item in texts if item.key == key and tool_name(item.value))
-    if out.stealth_magic and not any(clue.source == "alpha-lsb" for clue in clues):
-        clues.append(Clue(None, "alpha-lsb", f"{out.stealth_magic} payload"))
+    for source in _STEALTH_SOURCES:
+        if source in out.stealth and not any(clue.source == source for clue in clues):
+            clues.append(Clue(None, source, f"{out.stealth[source]} payload"))
     return clues
 
 
@@ -70,6 +78,10 @@ def _structured_clue(item: TextItem, out: Collected) -> Clue | None:
         return Clue("Midjourney", source, "Midjourney job id")
     if key == "Comment" and _is_novelai_comment(value):
         return Clue("NovelAI", source, "NovelAI generation settings")
+    if key == "Credit" and _GOOGLE_AI_CREDIT.search(value):
+        return Clue("Google AI", source, "credit line: Made with Google AI")
+    if key == "Dream" and all(pattern.search(value) for pattern in _INVOKE_DREAM):
+        return Clue("InvokeAI", source, "InvokeAI dream command")
     return _json_clue(item, out)
 
 
@@ -79,7 +91,7 @@ def _json_clue(item: TextItem, out: Collected) -> Clue | None:
     if key in ("Make", "ImageDescription"):
         prefix, _, value = value.partition(":")
         key = prefix.lower() if prefix in ("Prompt", "Workflow") else ""
-    if key not in ("prompt", "workflow", "invokeai_metadata", "invokeai_graph"):
+    if key not in ("prompt", "workflow", *_INVOKE_JSON_KEYS):
         return None
     document = load_json(value)
     if not isinstance(document, dict):
@@ -93,9 +105,20 @@ def _json_clue(item: TextItem, out: Collected) -> Clue | None:
         if not isinstance(nodes, list):
             return None
         return Clue("ComfyUI", source, f"workflow with {len(nodes)} nodes")
+    if key == "sd-metadata":
+        return _invoke_v2_clue(document, source)
     model = document.get("model")
     name = model.get("name") if isinstance(model, dict) else None
-    return Clue("InvokeAI", source, f"model={name}" if isinstance(name, str) else "InvokeAI record")
+    return Clue("InvokeAI", source, f"model={name[:120]}" if isinstance(name, str) else "InvokeAI record")
+
+
+def _invoke_v2_clue(document: dict[str, Any], source: str) -> Clue | None:
+    """InvokeAI 2.x ``sd-metadata``: ``{"model_weights": ..., "app_id": ..., "image": {"prompt": ...}}``."""
+    image = document.get("image")
+    if not isinstance(image, dict) or not {"prompt", "steps", "seed", "sampler", "cfg_scale"} & image.keys():
+        return None
+    model = document.get("model_weights") or document.get("model_id")
+    return Clue("InvokeAI", source, f"model={model[:120]}" if isinstance(model, str) else "InvokeAI 2 record")
 
 
 def _comfy_prompt_clue(document: dict[str, Any], source: str) -> Clue | None:

@@ -4,17 +4,25 @@
 statement a file can make about its origin:
 
 - **Content Credentials (C2PA)**: the manifest store, every action of every
-  manifest (active and ingredients) with its IPTC ``digitalSourceType``, and
-  whether the manifests validate (signature, hash bindings). A tampered or
+  manifest (active and ingredients) with its IPTC ``digitalSourceType`` (any
+  spelling, as below), Adobe's legacy ``com.adobe.generative-ai`` assertion,
+  and whether the manifests validate (signature, hash bindings). A tampered or
   invalid manifest is its own finding and never proof either way: its claims
   are still reported, marked unverified.
-- **IPTC DigitalSourceType** in XMP (``Iptc4xmpExt:DigitalSourceType``).
+- **IPTC DigitalSourceType** in XMP (``Iptc4xmpExt:DigitalSourceType``), in
+  any spelling (``http``/``https`` URI, ``digsrctype:`` QCode, bare term),
+  wherever the XMP is: PNG iTXt/tEXt, ImageMagick's ``Raw profile type xmp``,
+  JPEG APP1 (and extended XMP), Photoshop resources, WebP.
 - **Generator metadata** left by tools: Stable Diffusion WebUI/Forge
   ``parameters`` (PNG text or EXIF UserComment), ComfyUI ``prompt``/``workflow``,
-  InvokeAI records, NovelAI (text fields and data hidden in the alpha
-  channel's least-significant bits), Midjourney job ids, and tool names in
-  software/device fields (EXIF Software/Make/Model/MakerNote, XMP CreatorTool).
-- **Findings**: malformed, oversized or hostile metadata, typed.
+  InvokeAI records (``invokeai_metadata``, 2.x ``Dream`` and ``sd-metadata``),
+  NovelAI (text fields), data hidden in the pixels' least-significant bits
+  (alpha or RGB "stealth" metadata), Midjourney job ids, Google's
+  "Made with Google AI" credit line (XMP ``photoshop:Credit``, IPTC-IIM Credit),
+  and tool names in software/device fields (EXIF Software/Make/Model/MakerNote,
+  XMP CreatorTool, IPTC-IIM originating program).
+- **Findings**: malformed, oversized or hostile metadata, typed; at most
+  ``MAX_ISSUES_PER_KIND`` of a kind, then one that counts the rest.
 
 Product rule
 ------------
@@ -32,7 +40,8 @@ remote manifest fetch and OCSP fetch off, an empty network allow-list so
 any request is refused, CAWG identity decoding off, trust-list checks off (no
 list is downloaded; "valid" means the signature and hashes check out, not
 that the signer is on a trust list). It is only invoked when the bytes
-contain a JUMBF/C2PA marker. Every other read is size-capped.
+contain a JUMBF/C2PA marker. Every other read is size-capped, and the
+low-bit check decodes at most ``MAX_STEALTH_PIXELS`` pixels.
 """
 
 from __future__ import annotations
@@ -55,14 +64,17 @@ from slopscore.provenance.record import (
     FindingKind,
     GeneratorEvidence,
     ProvenanceRecord,
-    c2pa_ai_types,
     c2pa_capture,
+    c2pa_says_ai,
     c2pa_tool,
     is_hash_mismatch,
 )
-from slopscore.provenance.stealth import read_alpha_stealth
+from slopscore.provenance.stealth import read_stealth
 
-__all__ = ["read_provenance"]
+__all__ = ["MAX_EVIDENCE", "read_provenance"]
+
+#: Most generator-evidence entries kept per file (distinct ones, in the order found).
+MAX_EVIDENCE = 32
 
 
 def read_provenance(
@@ -111,16 +123,15 @@ def _read_bytes(source: bytes | str | os.PathLike[str], max_bytes: int) -> bytes
 
 def _read(data: bytes) -> ProvenanceRecord:
     collected = collect(data)
-    if collected.png_has_alpha:
-        read_alpha_stealth(data, collected)
+    read_stealth(data, collected)
     source_types = [t for packet, where in collected.xmp for t in read_xmp(packet, where, collected)]
     iptc = [u for t in source_types if (u := normalise_source_type(t))]
     facts = read_c2pa(data, collected) if may_hold_c2pa(data, collected) else None
     credentials = _credentials(facts) if facts else None
     clues = find_clues(collected)
-    findings = [Finding(FindingKind(i.kind), i.detail, i.source) for i in collected.issues]
+    findings = [Finding(FindingKind(i.kind), i.detail, i.source) for i in collected.all_issues()]
     findings += _validation_findings(credentials) if credentials else []
-    evidence = [GeneratorEvidence(*clue) for clue in dict.fromkeys(clues)]
+    evidence = [GeneratorEvidence(*clue) for clue in list(dict.fromkeys(clues))[:MAX_EVIDENCE]]
     return _record(collected, evidence, credentials, findings, tuple(dict.fromkeys(iptc)))
 
 
@@ -139,6 +150,7 @@ def _credentials(facts: C2paFacts) -> ContentCredentials:
         failure_codes=facts.failure_codes,
         ingredient_failure_codes=facts.ingredient_failure_codes,
         verified=valid_state and not facts.failure_codes and facts.active_manifest is not None,
+        generative_ai=facts.generative_ai,
     )
 
 
@@ -173,9 +185,9 @@ def _record(
 ) -> ProvenanceRecord:
     """Apply the summary rules (see :class:`ProvenanceRecord`)."""
     c2pa_generator = c2pa_tool(credentials) if credentials else None
-    c2pa_says_ai = credentials is not None and (bool(c2pa_ai_types(credentials)) or c2pa_generator is not None)
+    c2pa_ai = credentials is not None and (c2pa_says_ai(credentials) or c2pa_generator is not None)
     declared = [
-        ("c2pa", c2pa_says_ai),
+        ("c2pa", c2pa_ai),
         ("iptc", any(t in AI_SOURCE_TYPES for t in iptc)),
         *((e.source, True) for e in evidence),
     ]

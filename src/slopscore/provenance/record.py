@@ -8,9 +8,9 @@ itself as plain-language reasons (:meth:`ProvenanceRecord.reasons`) and as flat
 columns (:meth:`ProvenanceRecord.to_row`).
 
 The IPTC source-type sets and the rules on what a manifest store says
-(:func:`c2pa_ai_types`, :func:`c2pa_tool`, :func:`c2pa_capture`, the
-validation codes) are here because both the reasons and the reader's summary
-apply them.
+(:func:`c2pa_ai_types`, :func:`c2pa_says_ai`, :func:`c2pa_tool`,
+:func:`c2pa_capture`, the validation codes) are here because both the reasons
+and the reader's summary apply them.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ __all__ = [
     "ProvenanceRecord",
     "c2pa_ai_types",
     "c2pa_capture",
+    "c2pa_says_ai",
     "c2pa_tool",
     "is_hash_mismatch",
 ]
@@ -69,7 +70,9 @@ class FindingKind(str, Enum):
     XMP_MALFORMED = "xmp_malformed"
     XMP_UNSAFE_XML = "xmp_unsafe_xml"
     XMP_TOO_LARGE = "xmp_too_large"
+    IPTC_MALFORMED = "iptc_malformed"
     PIXELS_UNREADABLE = "pixels_unreadable"
+    PIXEL_BUDGET_EXCEEDED = "pixel_budget_exceeded"
     STEALTH_PAYLOAD_INVALID = "stealth_payload_invalid"
     C2PA_MALFORMED = "c2pa_malformed"
     C2PA_REMOTE_MANIFEST = "c2pa_remote_manifest"
@@ -111,7 +114,7 @@ class GeneratorEvidence:
         but names none (e.g. an alpha-channel payload with unknown content).
     source : str
         Where it is: ``png:<keyword>``, ``exif:<Tag>``, ``xmp:<Property>``,
-        ``jpeg:COM`` or ``alpha-lsb``.
+        ``iptc:<Dataset>``, ``jpeg:COM``, ``alpha-lsb`` or ``rgb-lsb``.
     detail : str
         Short summary (model name, node count, the matched software string).
     """
@@ -173,6 +176,10 @@ class ContentCredentials:
     verified : bool
         True when the active manifest's signature and hash bindings validated.
         Signers are not checked against a trust list.
+    generative_ai : tuple of str
+        Adobe's legacy ``com.adobe.generative-ai`` assertions (before IPTC source
+        types in actions), one entry per assertion: the model it names
+        (description and version), or ``""`` when it names none.
     """
 
     active_manifest: str | None
@@ -185,6 +192,7 @@ class ContentCredentials:
     failure_codes: tuple[str, ...]
     ingredient_failure_codes: tuple[str, ...]
     verified: bool
+    generative_ai: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -251,6 +259,10 @@ class ProvenanceRecord:
                        for f in self.findings if f.kind is FindingKind.UNREADABLE)
         return reasons
 
+    def finding_kinds(self, limit: int | None = None) -> list[str]:
+        """Distinct finding kinds, in the order first found (at most ``limit``)."""
+        return list(dict.fromkeys(f.kind.value for f in self.findings))[:limit]
+
     def to_row(self) -> dict[str, Any]:
         """Flat, JSON-serialisable columns; multi-valued columns are ``|``-joined strings."""
         c2pa = self.c2pa
@@ -268,7 +280,7 @@ class ProvenanceRecord:
             "provenance_c2pa_signer": c2pa.signer if c2pa else None,
             "provenance_digital_source_types": "|".join(dict.fromkeys(source_types)),
             "provenance_evidence_sources": "|".join(e.source for e in self.generator_evidence),
-            "provenance_findings": "|".join(f.kind.value for f in self.findings),
+            "provenance_findings": "|".join(self.finding_kinds()),
             "provenance_reasons": " | ".join(self.reasons()),
         }
 
@@ -283,10 +295,17 @@ def c2pa_ai_types(credentials: ContentCredentials) -> list[str]:
     return [t for t in credentials.digital_source_types if t in AI_SOURCE_TYPES]
 
 
+def c2pa_says_ai(credentials: ContentCredentials) -> bool:
+    """An AI source type in any action, or a legacy ``com.adobe.generative-ai`` assertion."""
+    return bool(c2pa_ai_types(credentials)) or bool(credentials.generative_ai)
+
+
 def c2pa_tool(credentials: ContentCredentials) -> str | None:
-    """The AI tool the manifests name: agents of AI actions, else any known tool name."""
+    """The AI tool the manifests name: agents of AI actions (and legacy generative-AI
+    assertions), else any known tool name."""
     ai_agents = [a.software_agent for a in credentials.actions
                  if a.digital_source_type in AI_SOURCE_TYPES and a.software_agent]
+    ai_agents += [name for name in credentials.generative_ai if name]
     agents = [a.software_agent for a in credentials.actions if a.software_agent]
     names = [*ai_agents, *agents, credentials.claim_generator or ""]
     known = next((tool for name in names if (tool := tool_name(name))), None)
@@ -300,12 +319,15 @@ def c2pa_capture(credentials: ContentCredentials | None) -> bool:
     active = [a.digital_source_type for a in credentials.actions if a.in_active_manifest]
     if any(t in CAPTURE_SOURCE_TYPES for t in active):
         return True
-    return credentials.camera is not None and not any(t in AI_SOURCE_TYPES for t in active)
+    no_ai = not any(t in AI_SOURCE_TYPES for t in active) and not credentials.generative_ai
+    return credentials.camera is not None and no_ai
 
 
 def _c2pa_reasons(credentials: ContentCredentials) -> list[str]:
     status = _verification_phrase(credentials)
     ai = _terms(c2pa_ai_types(credentials))
+    if credentials.generative_ai:
+        ai = ", ".join(filter(None, (ai, "generative-AI assertion")))
     tool = c2pa_tool(credentials)
     if ai:
         named = f", made with {tool}" if tool else ""
@@ -346,6 +368,8 @@ def _evidence_reasons(evidence: Iterable[GeneratorEvidence]) -> list[str]:
 def _source_label(source: str) -> str:
     if source == "alpha-lsb":
         return "hidden in alpha channel"
+    if source == "rgb-lsb":
+        return "hidden in colour channels"
     container, _, key = source.partition(":")
     return f"{container.upper()} {key}".strip()
 

@@ -3,6 +3,10 @@
 Reading a file once for both keeps the batch cheap: the bytes are read, the
 metadata parsed (bounded), and the pixels decoded at a reduced size for PDQ.
 A broken file yields empty signals (its embedding row carries the skip reason).
+``provenance_findings`` is a JSON list of the distinct typed finding kinds the
+reader recorded (tampered or invalid Content Credentials, malformed, oversized
+or unsafe metadata, limits reached...), in the order found, at most
+``MAX_FINDING_KINDS`` of them.
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ from slopscore.media.decode import (
 from slopscore.provenance.reader import read_provenance
 from slopscore.signals.pdq import pdq_hash
 
-__all__ = ["FILE_SIGNAL_COLUMNS", "SIGNALS_VERSION", "FileSignalReader", "empty_signals",
-           "file_signals"]
+__all__ = ["FILE_SIGNAL_COLUMNS", "MAX_FINDING_KINDS", "SIGNALS_VERSION", "FileSignalReader",
+           "empty_signals", "file_signals"]
 
 #: Bump when provenance parsing or PDQ hashing changes, so cached signals are recomputed.
-SIGNALS_VERSION = "4"
+SIGNALS_VERSION = "5"
+#: Most finding kinds listed in ``provenance_findings`` (each a short, stable identifier).
+MAX_FINDING_KINDS = 16
 
 FILE_SIGNAL_COLUMNS = (
     "pdq_hex", "pdq_quality", "file_says_ai", "file_generator", "provenance_source",
@@ -96,7 +102,7 @@ def _signals(data: bytes, sha256: str, max_pixels: int,
         c2pa_verified=record.c2pa_verified,
         capture=bool(record.capture),
         provenance_reasons=json.dumps(record.reasons()),
-        provenance_findings=json.dumps([f.kind.value for f in record.findings]),
+        provenance_findings=json.dumps(record.finding_kinds(MAX_FINDING_KINDS)),
     )
     try:
         decoded = decoded or decode_image(data, draft_size=DRAFT_MIN, max_pixels=max_pixels,

@@ -79,7 +79,7 @@ def print_embed_summary(summary) -> None:
     """Counts (input = embedded + skipped), reasons, backbone, speed, output paths."""
     rate = summary.n_input / summary.seconds if summary.seconds else 0.0
     console.print(f"backbone: [bold]{summary.backbone_id}[/bold] — {summary.backbone_description}")
-    console.print(f"device: {summary.device}, precision: {summary.precision}")
+    console.print(f"device: {summary.device}, precision: {summary.precision}, {summary.runtime}")
     console.print(
         f"input {summary.n_input} = embedded {summary.n_embedded} "
         f"(from cache {summary.n_from_cache}) + skipped {summary.n_skipped}"

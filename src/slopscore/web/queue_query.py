@@ -7,6 +7,11 @@ PostgreSQL walk the ``(status, <column>, id)`` indexes of
 ``(column, id) < (last value, last id)``; then rows without one, ``id < last id``.
 The cursor names the phase, the last value and the last id, so page N costs the
 same as page 1 however deep it is.
+
+Items in the "needs a look" lane (files that could not be scored but may still display,
+see :data:`slopscore.review.ingest.NEEDS_LOOK_REASONS`) are never part of that order: they
+have no score, so they would sink to its end. They are listed on their own, most recently
+queued first, through the unscored end of the ``(status, triage_score, id)`` index.
 """
 
 from __future__ import annotations
@@ -24,11 +29,12 @@ from enum import Enum
 from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.engine import Engine
 
+from slopscore.review.ingest import Lane
 from slopscore.review.schema import QueueItem, Status
 from slopscore.review.validation import InvalidInput, clean_text
 
-__all__ = ["Cursor", "PAGE_SIZES", "QueueFilter", "QueuePage", "QueueRow", "SortKey", "StatusCounts",
-           "count_items", "fetch_page", "json_texts"]
+__all__ = ["Cursor", "Lane", "PAGE_SIZES", "QueueFilter", "QueuePage", "QueueRow", "SortKey", "StatusCounts",
+           "count_items", "count_needs_look", "fetch_page", "json_texts"]
 
 PAGE_SIZES = (25, 50, 100)
 MAX_REASON_CHARS = 100
@@ -71,9 +77,11 @@ def _number(params: Mapping[str, str], name: str) -> float | None:
 class QueueFilter:
     """What the queue page shows: one status, a sort, optional filters, a page size.
 
-    ``min_score``/``max_score`` bound the triage score in [0, 1] (inclusive; items
-    without a score are then left out). ``reason`` matches reason and provenance text
-    (case-insensitive substring); ``artist`` is an exact artist id.
+    ``min_score``/``max_score`` bound the triage score in [0, 1] (inclusive; ranked items
+    without a score are then left out; they never apply to the "needs a look" lane, which
+    has no scores). ``reason`` matches reason and provenance text (case-insensitive
+    substring); ``artist`` is an exact artist id. ``lane`` None shows the "needs a look"
+    lane above the ranked list; a lane shows that lane alone.
     """
 
     status: Status = Status.PENDING
@@ -83,6 +91,7 @@ class QueueFilter:
     reason: str | None = None
     artist: str | None = None
     page_size: int = 50
+    lane: Lane | None = None
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> "QueueFilter":
@@ -106,14 +115,19 @@ class QueueFilter:
             raise InvalidInput(f"size is one of {PAGE_SIZES}")
         reason = clean_text(params.get("reason"), "reason", MAX_REASON_CHARS, multiline=False)
         artist = clean_text(params.get("artist"), "artist", MAX_ARTIST_CHARS, multiline=False)
-        return cls(status, sort, min_score, max_score, reason, artist, size)
+        try:
+            lane = Lane(params["lane"]) if params.get("lane") else None
+        except ValueError:
+            raise InvalidInput("unknown lane") from None
+        return cls(status, sort, min_score, max_score, reason, artist, size, lane)
 
     def params(self, **changes) -> dict[str, str]:
         """Query parameters that reproduce this filter (defaults left out)."""
         current = replace(self, **changes) if changes else self
         default = QueueFilter()
         names = {"status": "status", "sort": "sort", "min_score": "min_score",
-                 "max_score": "max_score", "reason": "reason", "artist": "artist", "page_size": "size"}
+                 "max_score": "max_score", "reason": "reason", "artist": "artist", "page_size": "size",
+                 "lane": "lane"}
         out = {}
         for field in fields(self):
             value = getattr(current, field.name)
@@ -218,12 +232,16 @@ def _like_patterns(text: str) -> set[str]:
     return {"%" + f.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%" for f in forms}
 
 
-def _filters(flt: QueueFilter, dialect: str) -> list:
+def _filters(flt: QueueFilter, dialect: str, lane: Lane) -> list:
     where = [QueueItem.status == flt.status.value]
-    if flt.min_score is not None:
-        where.append(QueueItem.triage_score >= flt.min_score)
-    if flt.max_score is not None:
-        where.append(QueueItem.triage_score <= flt.max_score)
+    if lane is Lane.NEEDS_LOOK:  # unscored by construction: the unscored end of the score index
+        where += [QueueItem.triage_score.is_(None), QueueItem.review_lane == Lane.NEEDS_LOOK.value]
+    else:
+        where.append(QueueItem.review_lane != Lane.NEEDS_LOOK.value)
+        if flt.min_score is not None:
+            where.append(QueueItem.triage_score >= flt.min_score)
+        if flt.max_score is not None:
+            where.append(QueueItem.triage_score <= flt.max_score)
     if flt.artist:
         where.append(QueueItem.artist_id == flt.artist)
     if flt.reason:
@@ -246,10 +264,14 @@ def _row(record) -> QueueRow:
 def fetch_page(engine: Engine, flt: QueueFilter, after: Cursor | None = None) -> QueuePage:
     """One page of the queue in ``flt``'s order, starting after ``after``.
 
-    Two indexed range scans at most (valued rows, then NULL-valued rows); no OFFSET.
+    Two indexed range scans at most (valued rows, then NULL-valued rows); no OFFSET. Without
+    a lane, or with ``ranked``, this is the ranked list; with ``needs_look``, that lane alone
+    (most recently queued first, whatever the sort).
     """
+    if flt.lane is Lane.NEEDS_LOOK:
+        return _needs_look_page(engine, flt, after)
     column = _COLUMNS[flt.sort]
-    where = _filters(flt, engine.dialect.name)
+    where = _filters(flt, engine.dialect.name, Lane.RANKED)
     limit = flt.page_size + 1  # one extra row says whether a next page exists
     records: list = []
     with engine.connect() as connection:
@@ -274,6 +296,26 @@ def fetch_page(engine: Engine, flt: QueueFilter, after: Cursor | None = None) ->
                                SortKey.P_AI: "p_ai", SortKey.OUTLIER: "portfolio_outlier"}[flt.sort])
         next_cursor = Cursor(flt.sort, value is not None, value, last.id).encode()
     return QueuePage(rows, next_cursor)
+
+
+def _needs_look_page(engine: Engine, flt: QueueFilter, after: Cursor | None) -> QueuePage:
+    """A page of the "needs a look" lane, most recently queued first (one index range scan)."""
+    query = select(*_ROW_COLUMNS).where(*_filters(flt, engine.dialect.name, Lane.NEEDS_LOOK))
+    if after is not None:
+        query = query.where(QueueItem.id < after.id)
+    with engine.connect() as connection:
+        records = connection.execute(query.order_by(QueueItem.id.desc()).limit(flt.page_size + 1)).all()
+    rows = [_row(r) for r in records[:flt.page_size]]
+    more = len(records) > flt.page_size
+    return QueuePage(rows, Cursor(flt.sort, False, None, rows[-1].id).encode() if more else None)
+
+
+def count_needs_look(engine: Engine, flt: QueueFilter) -> int:
+    """How many items of ``flt``'s status (and artist and reason filters) need a look; counts
+    through the unscored end of the score index, so it costs what that lane holds."""
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(QueueItem).where(
+            *_filters(flt, engine.dialect.name, Lane.NEEDS_LOOK))).scalar_one())
 
 
 def count_items(engine: Engine, status: Status) -> int:

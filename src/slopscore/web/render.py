@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse
 
 from slopscore.review.validation import as_utc
 from slopscore.web.security import csrf_token
+from slopscore.web.wording import skip_reason_text
 
 __all__ = ["flash", "make_environment", "render", "score_meaning"]
 
@@ -73,7 +74,7 @@ def make_environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(percent=_percent, number=_number, signed=_signed, when=_when,
-                       feature=_feature, score_meaning=score_meaning)
+                       feature=_feature, score_meaning=score_meaning, skip_reason=skip_reason_text)
     env.globals["score_meaning"] = score_meaning
     return env
 

@@ -25,6 +25,7 @@ from slopscore.review.decisions import (
     item_history,
     release_claim,
 )
+from slopscore.review.ingest import Lane
 from slopscore.review.messages import MAX_MESSAGE_CHARS, concern_text, list_templates, render_message
 from slopscore.review.schema import Action, Status
 from slopscore.review.validation import InvalidInput, ItemNotFound
@@ -32,6 +33,7 @@ from slopscore.web.auth import CurrentModerator, safe_next
 from slopscore.web.item_query import breakdown, load_item, model_base_rate, nearest_works, recent_works, row_id
 from slopscore.web.queue_query import json_texts
 from slopscore.web.render import flash, render
+from slopscore.web.wording import finding_lines, warning_lines
 
 __all__ = ["router"]
 
@@ -69,6 +71,8 @@ def item_page(request: Request, queue_item_id: int, moderator: CurrentModerator,
     parts, logit = breakdown(item.breakdown)
     return render(request, "item.html", {
         "item": item, "reasons": reasons, "provenance": provenance, "tags": _tags(item.tags),
+        "findings": finding_lines(item.provenance_findings), "warnings": warning_lines(item.warnings),
+        "needs_look": item.review_lane == Lane.NEEDS_LOOK.value,
         "base_rate": model_base_rate(engine, item.model_version),
         "breakdown": parts, "logit": logit, "claim": claim, "claim_error": claim_error,
         "actions": allowed_actions(item.status) if claim else [], "Action": Action,

@@ -1,7 +1,12 @@
-"""The queue page: items of one status in a chosen order, filtered, a keyset page at a time."""
+"""The queue page: items of one status in a chosen order, filtered, a keyset page at a time.
+
+Above the ranked list, the "needs a look" lane: files that could not be scored but may still
+display, with their count and reason. They never sink to the end of the ranked order.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -14,8 +19,10 @@ from slopscore.web.auth import CurrentModerator
 from slopscore.web.queue_query import (
     PAGE_SIZES,
     Cursor,
+    Lane,
     QueueFilter,
     SortKey,
+    count_needs_look,
     fetch_page,
 )
 from slopscore.web.render import render
@@ -23,6 +30,9 @@ from slopscore.web.render import render
 __all__ = ["router"]
 
 router = APIRouter()
+
+#: "Needs a look" items shown above the ranked list (all of them: the lane's own filter).
+NEEDS_LOOK_SHOWN = 10
 
 #: Phrases the reason filter suggests (the batch job's reason wording).
 REASON_SUGGESTIONS = ("likely AI-generated", "near-identical", "uploads in the last hour",
@@ -56,6 +66,13 @@ def queue_page(request: Request, moderator: CurrentModerator):
     except InvalidInput as exc:
         return render(request, "error.html", {"title": "Invalid filter", "message": str(exc)}, 400)
     page = fetch_page(engine, flt, after)
+    needs_look, needs_look_count = [], 0
+    if flt.lane is None:
+        needs_look_count = count_needs_look(engine, flt)
+        if needs_look_count and after is None:
+            needs_look = fetch_page(engine, replace(flt, lane=Lane.NEEDS_LOOK, page_size=NEEDS_LOOK_SHOWN)).rows
+    elif flt.lane is Lane.NEEDS_LOOK:
+        needs_look_count = count_needs_look(engine, flt)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     next_url = None
     if page.next_cursor:
@@ -67,4 +84,6 @@ def queue_page(request: Request, moderator: CurrentModerator):
         "sort_urls": {s: queue_url(flt, sort=s) for s in SortKey},
         "statuses": list(Status), "page_sizes": PAGE_SIZES,
         "reason_suggestions": REASON_SUGGESTIONS, "queue_url": queue_url,
+        "lanes": list(Lane), "Lane": Lane, "needs_look": needs_look, "needs_look_count": needs_look_count,
+        "needs_look_url": queue_url(flt, lane=Lane.NEEDS_LOOK),
     })
