@@ -311,7 +311,7 @@ def main() -> int:
 
             times, failures, elapsed = load(base, urls, ids, args.clients, args.seconds)
             print(f"load: {args.clients} concurrent clients for {elapsed:.1f} s "
-                  f"(70% queue pages, 30% item pages; each item page claims the item)")
+                  f"(70% queue pages, 30% item pages; opening an item claims nothing)")
             print(f"  {len(times)} requests   {len(times) / elapsed:.1f} req/s   median "
                   f"{statistics.median(times):.1f} ms   p95 {percentile(times, 95):.1f} ms   "
                   f"errors {len(failures)}   (target: 0 errors)")

@@ -42,10 +42,14 @@ def test_report_command_model_version_filter(tmp_path):
     url = f"sqlite:///{tmp_path / 'queue.db'}"
     add_log(open_queue(url), known_log())
     out = tmp_path / "r.html"
-    result = runner.invoke(app, ["report", "--db", url, "--out", str(out), "--model-version", "m/9"])
+    result = runner.invoke(app, ["report", "--db", url, "--out", str(out), "--model-version", "m/1"])
     assert result.exit_code == 0, result.output
-    assert "0 reviewed items" in result.output
-    assert pd.read_csv(tmp_path / "r.fpr_overall.csv").iloc[0]["reviewed"] == 0
+    assert pd.read_csv(tmp_path / "r.fpr_overall.csv").iloc[0]["reviewed"] > 0
+    unknown = runner.invoke(app, ["report", "--db", url, "--out", str(tmp_path / "u.html"), "--model-version", "m/9"])
+    assert unknown.exit_code == 2 and not (tmp_path / "u.html").exists()
+    line = unknown.output.strip()
+    assert line.startswith("error:") and len(line.splitlines()) == 1
+    assert "'m/9'" in line and "known: m/1" in line
 
 
 @pytest.mark.parametrize("url, message", [

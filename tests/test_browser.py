@@ -1,6 +1,6 @@
 """A real browser (Playwright driving Debian's chromium) works the queue end to end.
 
-Sign in, sort, filter, open an item, click "No concern", and see the item leave the
+Sign in, sort, filter, open an item, claim it, click "No concern", and see the item leave the
 pending queue; a full-page screenshot is kept in ``test-artifacts/browser/``. Without
 chromium or Playwright the test skips, unless ``SLOPSCORE_REQUIRE_BROWSER=1`` (CI).
 """
@@ -126,7 +126,10 @@ def test_a_moderator_signs_in_sorts_filters_and_dismisses_an_item(live_server):
         assert shown == ["u004", "u001"]  # artist1's items scoring >= 0.5, newest first
 
         target = shown[0]
-        page.click(f"tr[data-item={target}] a.item-link")  # open the item: claims it
+        page.click(f"tr[data-item={target}] a.item-link")  # opening the item claims nothing
+        page.wait_for_url("**/items/**")
+        assert page.locator("text=You hold this item").count() == 0
+        page.click("button:has-text('Claim')")  # claiming is a button (a POST)
         page.wait_for_url("**/items/**")
         assert page.locator("text=You hold this item").count() == 1
         assert page.evaluate("document.querySelector('figure.upload img').naturalWidth") > 0

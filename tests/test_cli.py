@@ -19,7 +19,7 @@ runner = CliRunner()
 def test_help_lists_commands():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("embed", "train", "evaluate", "demo", "backbones"):
+    for command in ("embed", "train", "evaluate", "promote", "demo", "backbones"):
         assert command in result.output
 
 
@@ -85,6 +85,22 @@ def test_embed_reports_bad_settings_and_missing_weights_clearly(tmp_path):
                                   "--weights-dir", str(tmp_path / "w"),
                                   "--backbone", "open_clip:ViT-B-32/laion2b_s34b_b79k"])
     assert offline.exit_code == 2 and "No pretrained weights" in offline.output
+
+
+def test_a_device_this_machine_lacks_is_one_line(tmp_path):
+    import pytest
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    manifest = _manifest(tmp_path)
+    result = runner.invoke(app, ["embed", str(manifest), "--out", str(tmp_path / "e.parquet"),
+                                 "--backbone", "test:tiny-clip", "--cache-dir", str(tmp_path / "cache"),
+                                 "--workers", "0", "--device", "cuda"],
+                           env={"SLOPSCORE_ALLOW_TEST_BACKBONE": "1"})
+    assert result.exit_code == 2
+    line = result.output.strip()
+    assert line.startswith("error:") and len(line.splitlines()) == 1 and "CUDA is not available" in line
 
 
 def test_backbones_command_says_what_works_offline(tmp_path):

@@ -73,7 +73,8 @@ def test_registered_model_reloads_by_uri_in_a_new_process(tmp_path, features, mo
     assert run.data.metrics == {"auroc": 0.9, "ece": 0.05}
     assert run.data.tags["training_digest"] == "abc"
     assert [a.path for a in client.list_artifacts(registered.run_id, "plots")] == ["plots/reliability.png"]
-    assert str(client.get_model_version_by_alias("slopscore-scorer", "champion").version) == registered.version
+    assert str(client.get_model_version_by_alias("slopscore-scorer", "candidate").version) == registered.version
+    assert "champion" not in client.get_registered_model("slopscore-scorer").aliases  # only promote moves it
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.artifact_location == (tmp_path / "mlruns" / "artifacts").resolve().as_uri()
     assert not (tmp_path / "mlruns" / "1").exists() and (tmp_path / "mlruns" / "artifacts").is_dir()
@@ -160,3 +161,39 @@ def test_loading_a_registered_model_writes_nothing_to_a_read_only_store(tmp_path
     pd.testing.assert_frame_equal(pd.read_pickle(tmp_path / "out.pkl"), expected)
     assert after == before  # no registered_model_meta, no database write, nothing touched
     assert not list(store.rglob("registered_model_meta"))
+
+
+def _checksums(root: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _score_in_new_process(uri: str, store: Path, frame_path: Path, out: Path) -> None:
+    code = ("import pandas as pd\n"
+            "from slopscore.model.registry import load_scorer_model\n"
+            f"model = load_scorer_model({uri!r}, {str(store)!r})\n"
+            f"model.predict(pd.read_pickle({str(frame_path)!r})).to_pickle({str(out)!r})\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=out.parent,
+                            env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"})
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_a_copied_store_loads_and_scores_identically_and_loading_changes_no_file(tmp_path, features, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    X, y, groups, frame = features
+    original = tmp_path / "original" / "mlruns"
+    registered = log_scorer_run(_scorer(X, y, groups), store_dir=original, params={}, metrics={"auroc": 0.9})
+    mlflow.set_tracking_uri(None)
+    expected = registered.scorer.score_frame(frame)
+    frame.to_pickle(tmp_path / "frame.pkl")
+    moved = tmp_path / "elsewhere" / "copied-store"
+    shutil.copytree(original, moved)
+    shutil.rmtree(original)  # the recorded absolute artifact locations now point nowhere
+    before = _checksums(moved)
+    for uri in (registered.alias_uri, f"models:/slopscore-scorer/{registered.version}"):
+        _score_in_new_process(uri, moved, tmp_path / "frame.pkl", tmp_path / "out.pkl")
+        pd.testing.assert_frame_equal(pd.read_pickle(tmp_path / "out.pkl"), expected)
+    assert _checksums(moved) == before  # every file's sha256 unchanged after load + score
+    assert not original.exists()

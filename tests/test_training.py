@@ -15,7 +15,7 @@ from slopscore.model.registry import configure_tracking
 
 
 def test_training_logs_metrics_plots_and_registers_the_model(trained):
-    _, settings, outcome, _ = trained
+    platform, settings, outcome, _ = trained
     client = MlflowClient(configure_tracking(settings.tracking.store_dir))  # the session's store
     run = client.get_run(outcome.registered.run_id)
     metrics = run.data.metrics
@@ -33,8 +33,23 @@ def test_training_logs_metrics_plots_and_registers_the_model(trained):
     assert run.data.params["backbone"] == "test:tiny-clip/seed0"
     plots = {a.path for a in client.list_artifacts(outcome.registered.run_id, "plots")}
     assert "plots/detector_reliability.png" in plots
-    assert client.list_artifacts(outcome.registered.run_id, "report")[0].path.endswith(".html")
-    version = client.get_model_version_by_alias(settings.tracking.model_name, settings.tracking.alias)
+    report_files = {a.path for a in client.list_artifacts(outcome.registered.run_id, "report")}
+    assert {"report/evaluation_report.html", "report/predictions.csv",
+            "report/confusion_at_threshold.csv"} <= report_files
+    # the run names its data and backbone; the model version carries a description and a signature
+    assert run.info.run_name.startswith("train ") and "test:tiny-clip" in run.info.run_name
+    assert run.data.tags["data_manifest"] == str(platform.history.resolve())
+    assert len(run.data.tags["data_manifest_sha256"]) == 64 and run.data.tags["backbone"] == "test:tiny-clip"
+    assert "held-out artists" in run.data.tags["mlflow.note.content"]
+    registered = client.get_model_version(settings.tracking.model_name, outcome.registered.version)
+    assert "calibrated P(AI) detector" in registered.description
+    assert "@champion" in client.get_registered_model(settings.tracking.model_name).description
+    from slopscore.model.registry import load_scorer_model
+
+    signature = load_scorer_model(outcome.registered.alias_uri, settings.tracking.store_dir).metadata.signature
+    assert signature.inputs.input_names()[0] == "embedding"
+    assert {"p_ai", "triage_score", "reasons", "model_version"} <= set(signature.outputs.input_names())
+    version = client.get_model_version_by_alias(settings.tracking.model_name, settings.tracking.candidate_alias)
     assert str(version.version) == outcome.registered.version
 
 
@@ -47,6 +62,10 @@ def test_no_artist_is_in_both_training_and_evaluation(trained):
     assert outcome.train_artists | outcome.test_artists <= labelled_artists
     report = outcome.evaluation.report.read_text()
     assert "held-out artists" in report and "False-positive rate" in report
+    assert "Confusion at the review threshold" in report and "Highest-scored human works" in report
+    assert "Lowest-scored AI slop" in report and "data:image/png;base64," in report
+    predictions = pd.read_csv(outcome.evaluation.files["predictions"])
+    assert len(predictions) == outcome.n_test and set(predictions["artist_id"]) <= outcome.test_artists
 
 
 def test_registered_model_reproduces_scores_in_a_new_process(trained, tmp_path):
@@ -141,6 +160,6 @@ def test_train_command_registers_a_model_and_prints_the_ui_command(trained, tmp_
         "--cache-dir", settings.cache.dir, "--mlflow-store", str(store), "--no-download",
     ], env={"SLOPSCORE_ALLOW_TEST_BACKBONE": "1"})
     assert result.exit_code == 0, result.output
-    assert "models:/slopscore-scorer@champion" in result.output
+    assert "models:/slopscore-scorer@candidate" in result.output and "@champion is unchanged" in result.output
     assert f"mlflow ui --backend-store-uri sqlite:///{store.resolve()}" in result.output.replace("\n", "")
     assert (tmp_path / "out" / "evaluation_report.html").is_file()

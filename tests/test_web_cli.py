@@ -26,7 +26,11 @@ runner = CliRunner()
 
 def test_moderator_accounts_are_managed_from_the_command_line(tmp_path):
     db = f"sqlite:///{tmp_path / 'q.db'}"
-    added = runner.invoke(app, ["moderator", "add", "alice", "--db", db, "--password-stdin"],
+    refused = runner.invoke(app, ["moderator", "add", "alice", "--db", db, "--password-stdin"],
+                            input=PASSWORD + "\n")  # a typo in --db must not make a new, empty queue
+    assert refused.exit_code == 2 and "--create" in refused.output and not (tmp_path / "q.db").exists()
+    assert refused.output.strip().startswith("error:") and len(refused.output.strip().splitlines()) == 1
+    added = runner.invoke(app, ["moderator", "add", "alice", "--db", db, "--password-stdin", "--create"],
                           input=PASSWORD + "\n")
     assert added.exit_code == 0, added.output
     assert PASSWORD not in added.output
@@ -83,6 +87,24 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.parametrize("kind", ["missing file", "no schema"])
+def test_serve_refuses_a_database_that_holds_no_queue_without_create(tmp_path, kind):
+    db = f"sqlite:///{tmp_path / 'q.db'}"
+    if kind == "no schema":
+        db = _postgres_or_skip(tmp_path)
+    result = runner.invoke(app, ["serve", "--db", db, "--port", str(_free_port())])
+    assert result.exit_code == 2 and "--create" in result.output
+    assert result.output.strip().startswith("error:") and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "q.db").exists()
+
+
+def _postgres_or_skip(tmp_path) -> str:
+    """An empty PostgreSQL database (no queue schema), as the ``queue_url`` fixture makes."""
+    from tests.conftest import _postgres_database
+
+    return _postgres_database("t_serve_refuses_no_schema")
+
+
 @pytest.mark.slow
 def test_serve_listens_on_loopback_and_serves_the_login_page(tmp_path):
     db = f"sqlite:///{tmp_path / 'q.db'}"
@@ -90,7 +112,7 @@ def test_serve_listens_on_loopback_and_serves_the_login_page(tmp_path):
     env = {**os.environ, "SLOPSCORE_SECRET_KEY": "s" * 40}
     server = subprocess.Popen(
         [sys.executable, "-m", "slopscore.cli.main", "serve", "--db", db, "--port", str(port),
-         "--claim-minutes", "5", "--no-access-log"],
+         "--claim-minutes", "5", "--no-access-log", "--create"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         deadline, response = time.monotonic() + 30, None

@@ -8,6 +8,7 @@ import re
 import threading
 import time
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
@@ -72,7 +73,7 @@ def test_item_page_shows_score_breakdown_provenance_portfolio_and_past_decisions
     assert [m for m in re.findall(r"Old piece (\d)", recent)] == ["4", "3", "2", "1", "0"]
     past = page.split("Past decisions")[1]
     assert "Escalate (repeat violation)" in past and "1 earlier upload(s) with a confirmed concern" in past
-    assert "You hold this item until" in page
+    assert ">Claim</button>" in page and "You hold this item" not in page  # opening claims nothing
     for label in ("No concern", "Notify member privately", "Escalate (repeat violation)"):
         assert f">{label}</button>" in page
     assert "Resolved: replaced" not in page  # only after notifying
@@ -118,20 +119,65 @@ def test_the_policys_steps_over_http_and_the_audit_log(queue_url, tmp_path):
     assert client.get(f"/queue?after={forged}").status_code == 400
 
 
-def test_opening_an_item_claims_it_and_the_claim_expires(queue_url, tmp_path):
+def _claim(client, item, back="/queue"):
+    return client.post(f"/items/{item}/claim", follow_redirects=False,
+                       data={"csrf_token": token(client), "back": back})
+
+
+def _claimed_by(engine, item):
+    with engine.connect() as connection:
+        return connection.execute(select(QueueItem.claimed_by).where(QueueItem.id == item)).scalar_one()
+
+
+def test_opening_an_item_claims_nothing_claiming_is_a_post_and_the_claim_expires(queue_url, tmp_path):
     engine, app = make_app(queue_url, tmp_path, n=2, claim_seconds=1)
     item = _ids(engine)[0]
     alice, bob = signed_in(app, "alice"), signed_in(app, "bob")
-    assert "You hold this item" in alice.get(f"/items/{item}").text
+    for method in (alice.get, alice.head, bob.get):  # a link preview or prefetch must not claim
+        assert method(f"/items/{item}").status_code == 200
+    assert _claimed_by(engine, item) is None
+    assert ">Claim</button>" in alice.get(f"/items/{item}").text
+    claimed = _claim(alice, item, back="/queue?sort=newest")
+    assert claimed.status_code == 303 and claimed.headers["location"] == f"/items/{item}?back=/queue%3Fsort%3Dnewest"
+    assert "You hold this item" in alice.get(f"/items/{item}").text and _claimed_by(engine, item) == "alice"
     seen_by_bob = bob.get(f"/items/{item}").text
     assert "claimed by alice" in seen_by_bob and ">No concern</button>" not in seen_by_bob
+    assert ">Claim</button>" not in seen_by_bob
+    assert _claim(bob, item).status_code == 409
     assert _decide(bob, item, "no_concern").status_code == 409
     time.sleep(1.2)
-    assert "You hold this item" in bob.get(f"/items/{item}").text  # alice's claim ran out
+    assert _claim(bob, item).status_code == 303  # alice's claim ran out
     refused = _decide(alice, item, "no_concern")
     assert refused.status_code == 409 and "claimed by bob" in refused.text
     assert _decide(bob, item, "escalate").status_code == 303
     assert [r.moderator for r in _decisions(engine, item)] == ["bob"]
+
+
+def test_the_first_decision_claims_an_unclaimed_item(tmp_path):
+    engine, app = make_app(f"sqlite:///{tmp_path / 'q.db'}", tmp_path, n=2)
+    item = _ids(engine)[0]
+    client = signed_in(app)
+    assert _decide(client, item, "no_concern").status_code == 303  # no claim beforehand
+    assert _status(engine, item) == "dismissed" and _claimed_by(engine, item) is None
+
+
+def test_a_moderator_holds_at_most_the_configured_number_of_claims(queue_url, tmp_path):
+    engine, app = make_app(queue_url, tmp_path, n=4, max_open_claims=2)
+    first, second, third, fourth = _ids(engine)
+    alice, bob = signed_in(app, "alice"), signed_in(app, "bob")
+    assert _claim(alice, first).status_code == 303 and _claim(alice, second).status_code == 303
+    assert _claim(alice, second).status_code == 303  # renewing one's own claim is not another
+    refused = _claim(alice, third)
+    assert refused.status_code == 409
+    assert "you already hold 2 open claims, the most allowed; decide or release one of them first" in refused.text
+    assert _claimed_by(engine, third) is None
+    assert _claim(bob, third).status_code == 303  # the limit is per moderator
+    assert _decide(alice, first, "no_concern").status_code == 303  # a decision frees its claim
+    assert _claim(alice, fourth).status_code == 303
+    alice.post(f"/items/{second}/release", data={"csrf_token": token(alice)})
+    assert _claimed_by(engine, second) is None
+    with pytest.raises(ValueError):
+        make_app(f"sqlite:///{tmp_path / 'other.db'}", tmp_path, n=0, max_open_claims=0)
 
 
 def test_concurrent_http_decisions_record_exactly_one(queue_url, tmp_path):

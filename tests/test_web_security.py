@@ -159,12 +159,13 @@ def test_every_post_needs_this_sessions_csrf_token_and_changes_nothing_without_i
     app, engine = app_engine
     item = _item_ids(engine)[0]
     client = signed_in(app)
-    client.get(f"/items/{item}")  # claim it, so that only the token is missing
+    client.post(f"/items/{item}/claim", data={"csrf_token": token(client)})  # only the token is missing below
     other = signed_in(app, "bob")
     foreign = token(other)
     posts = [p for p, r in all_routes(app.routes) if isinstance(r, APIRoute) and "POST" in r.methods]
     assert set(posts) >= {"/login", "/logout", "/items/{queue_item_id:int}/decide",
-                          "/items/{queue_item_id:int}/release", "/templates", "/templates/{template_id:int}"}
+                          "/items/{queue_item_id:int}/release", "/items/{queue_item_id:int}/claim",
+                          "/templates", "/templates/{template_id:int}"}
     for path in posts:
         url = _path(path, item if "item" in path else 1)
         fields = {"action": "no_concern", "name": "New", "body": "text", "username": "alice",

@@ -148,7 +148,8 @@ class TrackingSettings(_Frozen):
     store_dir: str = "mlruns"
     experiment: str = "slopscore"
     model_name: str = "slopscore-scorer"
-    alias: str = "champion"
+    alias: str = "champion"  # what the daily job loads; moved only by `slopscore promote`
+    candidate_alias: str = "candidate"  # what `slopscore train` points at its new version
 
 
 class BatchSettings(_Frozen):

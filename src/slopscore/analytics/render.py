@@ -4,7 +4,7 @@
 formats and draws. Plots are PNG data URIs inside the HTML, so it opens offline; the Jinja2
 template autoescapes every string (titles, tags and ids come from strangers). CSV cells that
 a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``) are prefixed
-with ``'``.
+with ``'`` (:mod:`slopscore.batch.csv_cells`).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import pandas as pd
 from slopscore.analytics.dismissals import NOT_ENOUGH_DATA, Rate
 from slopscore.analytics.model_versions import Drift
 from slopscore.analytics.review_thresholds import Calibration
+from slopscore.batch.csv_cells import defuse_cell
 
 __all__ = ["Figure", "Table", "csv_paths", "drift_figure", "page_html", "reliability_png",
            "segment_figure", "threshold_figure", "weekly_figure", "write_csv"]
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _CSV_TEXT = ("item_id", "artist_id", "title", "tags", "value", "model_version", "week")
 
 
@@ -275,18 +275,12 @@ def csv_paths(out_html: Path, names: Sequence[str]) -> dict[str, Path]:
     return {name: out_html.with_name(f"{out_html.stem}.{name}.csv") for name in names}
 
 
-def _safe_text(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     """Write ``frame`` as UTF-8 CSV: NaN as empty, timestamps ISO 8601, formulas defused."""
     frame = frame.copy()
     for column in frame.columns:
         if column in _CSV_TEXT:
-            frame[column] = frame[column].astype(object).map(_safe_text)
+            frame[column] = frame[column].astype(object).map(defuse_cell)
         elif isinstance(frame[column].dtype, pd.DatetimeTZDtype):
             frame[column] = frame[column].map(lambda v: "" if pd.isna(v) else v.isoformat())
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -102,6 +102,7 @@ def run_batch_job(
     analyser: FileAnalyser | None = None,
     work_dir: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    raw_csv: bool = False,
 ) -> BatchJobSummary:
     """Score every row of ``new_uploads``; write ``out`` (Parquet or CSV) atomically.
 
@@ -126,6 +127,9 @@ def run_batch_job(
         Scratch space (an embedding store when the cache is disabled).
     progress : callable, optional
         ``progress(description, total)`` returns an ``advance(n)`` callable.
+    raw_csv : bool
+        Write a CSV ``out``'s text cells as they are, instead of defusing those a
+        spreadsheet would run as a formula (:mod:`slopscore.batch.csv_cells`).
 
     Raises
     ------
@@ -141,7 +145,7 @@ def run_batch_job(
     work_dir = Path(work_dir) if work_dir is not None else out.parent / f".{out.stem}-work"
     progress = progress or (lambda description, total: (lambda n: None))
     total = check_manifest(new_uploads) + (check_manifest(history) if history is not None else 0)
-    with ScoreWriter(out) as writer:  # the output location is checked before any work
+    with ScoreWriter(out, raw_csv=raw_csv) as writer:  # the output location is checked before any work
         analyser = analyser or LocalFileAnalyser.open(settings)
         if analyser.backbone_id != scorer.info.backbone_id:
             raise ValueError(f"backbone {analyser.backbone_id} differs from the scorer's "

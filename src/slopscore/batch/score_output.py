@@ -4,7 +4,9 @@ Rows go to a hidden ``.NAME.partial`` file as they are produced; only a run that
 finishes renames it to ``NAME``, so a killed run never leaves a half-written file
 that looks complete, and never replaces a complete earlier one. A location that
 cannot be written (read-only, full, a file where a folder should be) raises
-:class:`StorageUnavailableError` with one line that says which and why.
+:class:`StorageUnavailableError` with one line that says which and why. A CSV score file is
+for people: its text cells that a spreadsheet would run as a formula are defused
+(:mod:`slopscore.batch.csv_cells`) unless raw cells are asked for.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
+
+from slopscore.batch.csv_cells import defuse_table
 
 __all__ = ["OUTPUT_SCHEMA", "AtomicFile", "CsvRowWriter", "ScoreWriter", "StorageUnavailableError",
            "TableWriter", "read_scores", "storage_errors"]
@@ -209,15 +213,21 @@ class CsvRowWriter(AtomicFile):
 
 
 class ScoreWriter(TableWriter):
-    """Append score chunks to ``out`` (``.parquet``, else CSV) in :data:`OUTPUT_SCHEMA`; atomic."""
+    """Append score chunks to ``out`` (``.parquet``, else CSV) in :data:`OUTPUT_SCHEMA`; atomic.
 
-    def __init__(self, out: str | os.PathLike[str]):
+    CSV text cells that would run as spreadsheet formulas get a ``'`` in front unless
+    ``raw_csv``; Parquet is always raw.
+    """
+
+    def __init__(self, out: str | os.PathLike[str], *, raw_csv: bool = False):
         super().__init__(out, OUTPUT_SCHEMA)
+        self.raw_csv = raw_csv
 
     def write(self, chunk: pd.DataFrame) -> pd.DataFrame:
-        """Append ``chunk`` (any columns; missing ones are null); returns the rows as written."""
+        """Append ``chunk`` (any columns; missing ones are null); returns the rows with their
+        values as given (never defused: the review queue stores them raw)."""
         table = _conform(chunk)
-        self.write_table(table)
+        self.write_table(table if self.parquet or self.raw_csv else defuse_table(table))
         return table.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
 
 

@@ -17,13 +17,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from slopscore.batch.csv_cells import defuse_cell
 from slopscore.benchmark.tables import DATA_NOTE
 from slopscore.model.registry import configure_tracking
 
 __all__ = ["EXPERIMENT", "flat_metrics", "log_run", "write_items", "write_metrics", "write_readme"]
 
 EXPERIMENT = "slopscore-benchmark"
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 _METRIC_NAME = re.compile(r"[^A-Za-z0-9_.\-/ ]")
 _KINDS = {"seen generators": "seen", "unseen generator": "unseen"}
 
@@ -42,18 +42,12 @@ def write_items(items: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def _defused(value):
-    if isinstance(value, str) and value.startswith(_FORMULA):
-        return "'" + value
-    return value
-
-
 def write_metrics(metrics: pd.DataFrame, path: Path) -> Path:
     """``metrics.csv``: the metric table, text cells defused, floats at full precision."""
     safe = metrics.copy()
     for column in safe.columns:
         if safe[column].dtype == object:
-            safe[column] = safe[column].map(_defused)
+            safe[column] = safe[column].map(defuse_cell)
     safe.to_csv(path, index=False)
     return path
 

@@ -68,11 +68,15 @@ def _user_errors(queue_url: str | None = None):
     from slopscore.batch.score_output import StorageUnavailableError
     from slopscore.config import ConfigError
     from slopscore.embedding.backbones import BackboneRefusedError, BackboneSpecError, WeightsUnavailableError
+    from slopscore.embedding.torch_runtime import DeviceUnavailableError
     from slopscore.media.manifest import ManifestFormatError
     from slopscore.model.detector import SplitError
+    from slopscore.model.store import ModelNotFoundError
+    from slopscore.training.promotion import PromotionError
 
     expected = (BackboneSpecError, BackboneRefusedError, WeightsUnavailableError, ConfigError,
-                ManifestFormatError, SplitError, RayUnavailableError, StorageUnavailableError)
+                ManifestFormatError, SplitError, RayUnavailableError, StorageUnavailableError,
+                DeviceUnavailableError, ModelNotFoundError, PromotionError)
     database_errors: tuple[type[Exception], ...] = ()
     if queue_url is not None:
         from sqlalchemy.exc import OperationalError
@@ -168,7 +172,8 @@ def train(
     allow_download: DownloadOption = None,
     mlflow_store: StoreOption = None,
 ) -> None:
-    """Train the detector and triage on labelled uploads; log to MLflow and register the model."""
+    """Train the detector and triage on labelled uploads; log to MLflow and register a new model
+    version with the alias @candidate (@champion moves only with `slopscore promote`)."""
     settings = _settings(config, backbone=backbone, weights_dir=weights_dir,
                          allow_download=allow_download, cache_dir=cache_dir,
                          mlflow_store=mlflow_store)
@@ -220,6 +225,7 @@ def score(
     weights_dir: WeightsDirOption = None,
     mlflow_store: StoreOption = None,
     runtime: RuntimeOption = None,
+    raw_csv: Annotated[bool, typer.Option("--raw-csv", help="Write a CSV output's text cells as they are; by default cells a spreadsheet would run as a formula (= + - @) get a ' in front.")] = False,
 ) -> None:
     """Score uploads for review: one output row per input row, scored or skipped with a reason."""
     settings = _settings(config, weights_dir=weights_dir, cache_dir=cache_dir,
@@ -244,7 +250,7 @@ def score(
     with _user_errors(queue), progress_bars() as progress:
         summary = run_batch_job(scorer, source, out, settings, history=history,
                                 queue=QueueWriter(database) if database is not None else None,
-                                analyser=analyser, progress=progress)
+                                analyser=analyser, progress=progress, raw_csv=raw_csv)
     print_queue(summary.top, limit=10)
     if database is not None:
         console.print(f"review queue: {summary.n_queued} rows inserted or updated")
@@ -288,12 +294,13 @@ def backbones(weights_dir: WeightsDirOption = None) -> None:
 
 
 def _register_command_groups() -> None:
-    """Commands that live in their own modules (moderation web app, analyst report, benchmark)."""
-    from slopscore.cli import benchmark, report, web
+    """Commands that live in their own modules (moderation web app, analyst report, benchmark, promote)."""
+    from slopscore.cli import benchmark, promote, report, web
 
     web.register(app)
     report.register(app)
     benchmark.register(app)
+    promote.register(app)
 
 
 _register_command_groups()

@@ -11,6 +11,23 @@ import typer
 DEFAULT_DB = "sqlite:///demo/queue.db"
 
 
+def _known_model_versions(db: str) -> list[str]:
+    """Model versions that scored into the queue at ``db`` (opened read-only)."""
+    from sqlalchemy import select, union
+
+    from slopscore.analytics.data import open_for_report
+    from slopscore.review.schema import ModelVersion, QueueItem
+
+    engine = open_for_report(db)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(union(select(ModelVersion.model_version),
+                                            select(QueueItem.model_version).distinct())).scalars()
+            return sorted({row for row in rows if row})
+    finally:
+        engine.dispose()
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
@@ -33,9 +50,13 @@ def register(app: typer.Typer) -> None:
         """Write the analyst report: dismissal (false-positive) rates with intervals, calibration,
         review thresholds, score drift and model versions, as one offline HTML file plus CSV."""
         from slopscore.analytics.build import build_report
-        from slopscore.review.database import QueueUnavailableError
+        from slopscore.review.database import QueueUnavailableError, redacted
 
         try:
+            if model_version is not None and model_version not in (known := _known_model_versions(db)):
+                typer.secho(f"error: no model version {model_version!r} in {redacted(db)}; known: "
+                            f"{', '.join(known) or 'none (nothing scored yet)'}", err=True, fg=typer.colors.RED)
+                raise typer.Exit(2)
             outcome = build_report(db, out, since=since.date() if since else None,
                                    model_version=model_version, min_reviewed=min_reviewed)
         except QueueUnavailableError as exc:

@@ -25,6 +25,9 @@ DbOption = Annotated[
     typer.Option("--db", envvar="SLOPSCORE_QUEUE_URL",
                  help="Review queue database URL: sqlite:///path.db or postgresql+psycopg://..."),
 ]
+CreateOption = Annotated[
+    bool, typer.Option("--create", help="Create the database (SQLite file, or the schema) if it holds no queue yet.")
+]
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
 ]
@@ -35,9 +38,13 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _open(db: str):
+def _open(db: str, *, create: bool = True):
+    """Open (and migrate) the queue; with ``create=False`` refuse a database that holds none yet."""
+    from slopscore.cli.queue_checks import missing_queue
     from slopscore.review.database import QueueUnavailableError, open_queue
 
+    if not create and (why := missing_queue(db)):
+        _fail(why)
     try:
         return open_queue(db)
     except QueueUnavailableError as exc:
@@ -89,22 +96,28 @@ def serve(
     db: DbOption = DEFAULT_DB,
     host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    claim_minutes: Annotated[float, typer.Option(min=0.1, max=1440, help="How long opening an item holds it for its moderator.")] = 15.0,
+    claim_minutes: Annotated[float, typer.Option(min=0.1, max=1440, help="How long a claim holds an item for its moderator.")] = 15.0,
+    max_open_claims: Annotated[int, typer.Option(min=1, max=1000, help="Unexpired claims one moderator may hold at once.")] = 5,
+    idle_minutes: Annotated[float, typer.Option(min=1, max=720, help="A sign-in ends after this long without a request.")] = 30.0,
+    forwarded_allow_ips: Annotated[str, typer.Option("--forwarded-allow-ips", help="Comma-separated addresses of reverse proxies whose X-Forwarded-For is trusted (for the login throttle); none by default.")] = "",
     secure_cookies: Annotated[bool, typer.Option("--secure-cookies", help="Mark the session cookie Secure (serve behind HTTPS).")] = False,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request.")] = True,
+    create: CreateOption = False,
 ) -> None:
     """Serve the moderator review web app (queue, items, the policy's steps; no removal)."""
-    engine = _open(db)
+    engine = _open(db, create=create)
     import uvicorn
     from sqlalchemy import func, select
 
     from slopscore.review.database import redacted
     from slopscore.review.schema import Moderator, QueueItem
     from slopscore.web.app import create_app
+    from slopscore.web.server import server_config
 
     key, origin = secret_key_for(db)
     app = create_app(engine, secret_key=key, claim_seconds=max(1, round(claim_minutes * 60)),
-                     secure_cookies=secure_cookies)
+                     secure_cookies=secure_cookies, max_open_claims=max_open_claims,
+                     idle_seconds=min(12 * 3600, max(60, round(idle_minutes * 60))))
     with engine.connect() as connection:
         n_items = connection.execute(select(func.count()).select_from(QueueItem)).scalar_one()
         n_mods = connection.execute(select(func.count()).select_from(Moderator)).scalar_one()
@@ -116,8 +129,8 @@ def serve(
         typer.secho("warning: listening beyond loopback without --secure-cookies; put HTTPS in front",
                     err=True, fg=typer.colors.YELLOW)
     typer.echo(f"open http://{host}:{port}/ (Ctrl+C stops)")
-    uvicorn.run(app, host=host, port=port, access_log=access_log, server_header=False,
-                log_level="info", timeout_graceful_shutdown=5)
+    uvicorn.Server(server_config(app, host=host, port=port, forwarded_allow_ips=forwarded_allow_ips,
+                                 access_log=access_log)).run()
 
 
 moderator_app = typer.Typer(help="Moderator accounts (passwords are stored as salted scrypt hashes).",
@@ -126,12 +139,13 @@ moderator_app = typer.Typer(help="Moderator accounts (passwords are stored as sa
 
 @moderator_app.command("add")
 def moderator_add(username: Annotated[str, typer.Argument(help="Sign-in name.")],
-                  db: DbOption = DEFAULT_DB, password_stdin: PasswordStdin = False) -> None:
+                  db: DbOption = DEFAULT_DB, password_stdin: PasswordStdin = False,
+                  create: CreateOption = False) -> None:
     """Create a moderator account; the password is asked for (hidden) or read from stdin."""
     from slopscore.review.accounts import create_moderator
     from slopscore.review.validation import InvalidInput
 
-    engine = _open(db)
+    engine = _open(db, create=create)
     try:
         create_moderator(engine, username, _read_password(password_stdin))
     except InvalidInput as exc:
@@ -196,6 +210,7 @@ decisions_app = typer.Typer(help="Moderator decisions (the audit log).", no_args
 def decisions_export(
     out: Annotated[Path, typer.Option("--out", "-o", dir_okay=False, help="labels.csv or labels.parquet")],
     db: DbOption = DEFAULT_DB,
+    raw_csv: Annotated[bool, typer.Option("--raw-csv", help="Write CSV text cells as they are; by default cells a spreadsheet would run as a formula (= + - @) get a ' in front.")] = False,
 ) -> None:
     """Export each upload's latest decision as a training label (review_outcome)."""
     from slopscore.review.export import export_decisions
@@ -203,7 +218,7 @@ def decisions_export(
 
     engine = _open(db)
     try:
-        n_rows = export_decisions(engine, out)
+        n_rows = export_decisions(engine, out, raw_csv=raw_csv)
     except InvalidInput as exc:
         _fail(str(exc))
     typer.echo(f"wrote {n_rows} labelled uploads to {out}")

@@ -1,7 +1,8 @@
 """``slopscore demo``: the whole pipeline, offline, on a generated synthetic platform.
 
-Generate the platform, train on its history, evaluate on held-out artists, score
-today's uploads and print the top of the review queue with reasons.
+Generate the platform, train on its history, evaluate on held-out artists, promote the
+model to ``@champion`` (through ``slopscore promote``'s code), score today's uploads and
+print the top of the review queue with reasons.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from slopscore.media.manifest import read_manifest
 from slopscore.model.registry import ui_command
 from slopscore.review.ingest import QueueWriter, open_queue, register_model_version
 from slopscore.terminal.console import console, print_queue, print_training_summary, progress_bars
+from slopscore.training.promotion import PromotionOutcome, comparison_lines, promote
 from slopscore.training.train import TrainOutcome, train
 
 __all__ = ["DemoOutcome", "choose_demo_backbone", "run_demo"]
@@ -72,12 +74,18 @@ def run_demo(out: str | Path, *, backbone: str | None = None,
         trained = train(platform.history, settings, out / "training", progress=progress,
                         log=console.print)
     print_training_summary(trained)
+    past = _held_out_history(platform.history, trained.test_artists, out / "platform")
+    console.rule("promote the candidate to @champion")
+    with progress_bars() as progress:  # a rerun compares with the earlier demo's champion first
+        promoted = promote(trained.registered.version, settings, eval_manifest=past, out_dir=out / "promote",
+                           apply=True, progress=progress, log=console.print)
+    for line in comparison_lines(promoted):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.rule("score into the review queue")
     database = open_queue(f"sqlite:///{(out / 'queue.db').resolve()}")
     info = trained.scorer.info
     register_model_version(database, info.model_version, info.backbone_id, info.reference_histogram,
                            info.base_rate)
-    past = _held_out_history(platform.history, trained.test_artists, out / "platform")
     analyser = LocalFileAnalyser.open(settings)  # one loaded encoder for both runs
     with progress_bars() as progress:
         score_uploads(trained.scorer, past, settings, out / "scoring-past", history=platform.history,
@@ -102,8 +110,10 @@ def run_demo(out: str | Path, *, backbone: str | None = None,
     console.print(f"analyst report: {report.html} ({_describe_rate(report.overall)})")
     console.print(f"review queue: slopscore serve --db sqlite:///{out / 'queue.db'}  then open "
                   f"http://127.0.0.1:8000 and sign in as [bold]demo[/bold] / [bold]{password}[/bold]")
-    console.print(f"MLflow: {ui_command(settings.tracking.store_dir)}  (model {trained.registered.alias_uri})")
-    return DemoOutcome(trained, queue, queue_path)
+    champion = f"models:/{settings.tracking.model_name}@{settings.tracking.alias}"
+    console.print(f"MLflow: {ui_command(settings.tracking.store_dir)}  (model {champion}, version "
+                  f"{trained.registered.version})")
+    return DemoOutcome(trained, queue, queue_path, promoted)
 
 
 def _describe_rate(rate) -> str:
@@ -139,3 +149,4 @@ class DemoOutcome:
     trained: TrainOutcome
     queue: pd.DataFrame
     queue_path: Path
+    promotion: PromotionOutcome | None = None

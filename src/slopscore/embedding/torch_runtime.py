@@ -17,7 +17,8 @@ import torch
 from slopscore.embedding.allocator import keep_freed_memory
 from slopscore.embedding.backbones import LoadedBackbone
 
-__all__ = ["BF16_MIN_COSINE", "PrecisionCheck", "TorchRuntime", "cpu_supports_bf16", "resolve_device"]
+__all__ = ["BF16_MIN_COSINE", "DeviceUnavailableError", "PrecisionCheck", "TorchRuntime", "cpu_supports_bf16",
+           "resolve_device"]
 
 #: bf16 is kept only if every image's bf16 and fp32 embeddings agree this well.
 BF16_MIN_COSINE = 0.999
@@ -44,10 +45,34 @@ def cpu_supports_bf16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
+class DeviceUnavailableError(RuntimeError):
+    """The device asked for (``cuda``, ``cuda:N``, ``mps``) is not on this machine."""
+
+
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; other names are used as given."""
+    """``auto`` picks cuda, then mps, then cpu; other names are used as given.
+
+    Raises
+    ------
+    DeviceUnavailableError
+        A CUDA or MPS device was asked for and this machine (or this PyTorch build) has none.
+    """
     if name != "auto":
-        return torch.device(name)
+        try:
+            device = torch.device(name)
+        except RuntimeError as exc:
+            raise DeviceUnavailableError(f"--device {name}: not a device name ({exc})") from None
+        if device.type == "cuda":
+            if not torch.cuda.is_available():
+                raise DeviceUnavailableError(
+                    f"--device {name}: CUDA is not available here (no NVIDIA driver or GPU, or a CPU-only "
+                    f"PyTorch build: torch {torch.__version__}); use --device cpu or auto")
+            if device.index is not None and device.index >= torch.cuda.device_count():
+                raise DeviceUnavailableError(f"--device {name}: this machine has {torch.cuda.device_count()} "
+                                             "CUDA device(s), numbered from 0")
+        if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise DeviceUnavailableError(f"--device {name}: Apple MPS is not available here; use --device cpu or auto")
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():

@@ -115,6 +115,8 @@ class EvaluationReport:
         Named tables with a header row and data rows.
     figures : dict of str to path
         PNG files to embed, in order.
+    galleries : dict of str to list of GalleryItem
+        Named rows of works with re-encoded thumbnails (:mod:`slopscore.evaluation.items`).
     notes : list of str
     """
 
@@ -123,6 +125,7 @@ class EvaluationReport:
     metric_tables: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     tables: dict[str, tuple[Sequence[str], Sequence[Sequence[object]]]] = field(default_factory=dict)
     figures: dict[str, Path] = field(default_factory=dict)
+    galleries: dict[str, list] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 

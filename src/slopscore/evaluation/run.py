@@ -19,6 +19,7 @@ from slopscore.config import Settings
 from slopscore.embedding.encoder import ImageEncoder
 from slopscore.evaluation.calibration import reliability_curve
 from slopscore.evaluation.estimates import Estimate, estimate_metrics, flat_estimates
+from slopscore.evaluation.items import confusion_table, galleries, predictions_table
 from slopscore.evaluation.metrics import precision_within_daily_budget
 from slopscore.evaluation.report import (
     EvaluationReport,
@@ -42,6 +43,8 @@ class EvaluationOutcome:
 
     ``estimates`` holds, for ``detector`` and ``triage``, each headline metric with its
     counts and 95% interval (or "too few"); ``metrics`` flattens them for MLflow.
+    ``predictions`` has one row per item (:func:`slopscore.evaluation.items.predictions_table`);
+    ``files`` the tables written beside the report (``predictions``, ``confusion``), for MLflow.
     """
 
     metrics: dict[str, float]
@@ -49,6 +52,9 @@ class EvaluationOutcome:
     figures: dict[str, Path] = field(default_factory=dict)
     segments: list = field(default_factory=list)
     estimates: dict[str, dict[str, Estimate]] = field(default_factory=dict)
+    predictions: pd.DataFrame | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+    threshold: float = float("nan")
 
 
 def targets(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -100,6 +106,12 @@ def evaluate_scored(
     if scorer is not None and scorer.info.review_threshold is not None:
         threshold = scorer.info.review_threshold
     flagged = triage >= threshold
+    predictions = predictions_table(frame, scored, y_ai, y_violation, threshold)
+    confusion = confusion_table(predictions)
+    files = {"predictions": out_dir / "predictions.csv", "confusion": out_dir / "confusion_at_threshold.csv"}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    predictions.to_csv(files["predictions"], index=False)
+    confusion.to_csv(files["confusion"], index=False)
     segments = segment_false_positive_rates(
         y_violation, flagged, _segments(frame), min_count=settings.training.segment_min_count)
     robustness = {}
@@ -131,6 +143,11 @@ def evaluate_scored(
                 (f"precision within {budget}/day", _number(metrics[f"triage_precision_daily_budget_{budget}"]))],
         },
         tables={
+            f"Confusion at the review threshold (triage ≥ {threshold:.3g}); per-item predictions in "
+            f"{files['predictions'].name}": (
+                ["label", "items", "flagged", "not flagged", "flagged share"],
+                [[r.label, r.items, r.flagged, r.not_flagged, f"{r.flagged_share:.1%}"]
+                 for r in confusion.itertuples()]),
             f"False-positive rate on non-violations at triage ≥ {threshold:.3g}": (
                 ["segment", "value", "non-violations", "flagged", "FPR", "95% interval"],
                 [[r.segment, r.value, r.n_negative, r.n_flagged,
@@ -143,11 +160,12 @@ def evaluate_scored(
                  for name, r in robustness.items()]),
         },
         figures=figures,
+        galleries=galleries(frame, predictions),
         notes=["Scores rank items for human review; a flagged item is a question for a "
                "moderator, never a verdict. False positives on human work are the costliest error."],
     )
     path = write_html_report(report, out_dir / "evaluation_report.html")
-    return EvaluationOutcome(metrics, path, figures, segments, estimates)
+    return EvaluationOutcome(metrics, path, figures, segments, estimates, predictions, files, threshold)
 
 
 def _number(value: float) -> str:

@@ -4,6 +4,11 @@ Only :func:`hash_password`'s salted scrypt hash is stored, never a password, and
 :func:`verify_password` compares in constant time. :func:`authenticate` does the same
 scrypt work for an unknown username as for a wrong password. There is no deletion: an
 account is disabled (:func:`set_active`).
+
+Each account has a session version (:func:`session_version`); the web app signs a
+session at the current one and ends sessions that hold an older one. Logout
+(:func:`end_sessions`), a password change and disabling or enabling raise it, so every
+existing session of the account ends at its next request.
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ __all__ = [
     "MIN_PASSWORD_CHARS",
     "authenticate",
     "create_moderator",
+    "end_sessions",
     "hash_password",
     "is_active",
+    "session_version",
     "set_active",
     "set_password",
     "verify_password",
@@ -119,21 +126,26 @@ def create_moderator(engine: Engine, username: str, password: str) -> None:
         raise InvalidInput(f"moderator {username!r} already exists") from None
 
 
+_NEXT_SESSION_VERSION = Moderator.session_version + 1
+
+
 def set_password(engine: Engine, username: str, password: str) -> None:
-    """Replace a moderator's password. Raises :class:`ItemNotFound` for unknown users."""
+    """Replace a moderator's password and end their sessions. Raises :class:`ItemNotFound`
+    for unknown users."""
     hashed = hash_password(password)
     with engine.begin() as connection:
         result = connection.execute(update(Moderator).where(Moderator.username == username)
-                                    .values(password_hash=hashed))
+                                    .values(password_hash=hashed, session_version=_NEXT_SESSION_VERSION))
     if result.rowcount != 1:
         raise ItemNotFound(f"no moderator {username!r}")
 
 
 def set_active(engine: Engine, username: str, active: bool) -> None:
-    """Enable or disable an account (disabled accounts cannot log in; their sessions end)."""
+    """Enable or disable an account (disabled accounts cannot log in). Either way the
+    account's existing sessions end: a re-enabled account signs in afresh."""
     with engine.begin() as connection:
         result = connection.execute(update(Moderator).where(Moderator.username == username)
-                                    .values(active=bool(active)))
+                                    .values(active=bool(active), session_version=_NEXT_SESSION_VERSION))
     if result.rowcount != 1:
         raise ItemNotFound(f"no moderator {username!r}")
 
@@ -153,6 +165,22 @@ def authenticate(engine: Engine, username: str, password: str) -> str | None:
         verify_password(password, _dummy_hash())
         return None
     return username if verify_password(password, row.password_hash) and row.active else None
+
+
+def end_sessions(engine: Engine, username: str) -> None:
+    """End every existing session of ``username`` (logout ends them on all devices)."""
+    with engine.begin() as connection:
+        connection.execute(update(Moderator).where(Moderator.username == username)
+                           .values(session_version=_NEXT_SESSION_VERSION))
+
+
+def session_version(engine: Engine, username: str) -> int | None:
+    """The account's current session version, or None when it is unknown or disabled
+    (checked on every signed-in request)."""
+    with engine.connect() as connection:
+        row = connection.execute(select(Moderator.active, Moderator.session_version)
+                                 .where(Moderator.username == username)).first()
+    return int(row.session_version) if row is not None and row.active else None
 
 
 def is_active(engine: Engine, username: str) -> bool:

@@ -7,12 +7,14 @@ a repeat violation. Nothing here removes, hides, demotes or deletes anything: a
 decision changes an item's review ``status`` and appends one row to the audit log
 (:class:`~slopscore.review.schema.Decision`), which is never updated or deleted.
 
-Two moderators can never both decide one item. Opening an item *claims* it for a
-while (:func:`claim_item`); :func:`decide` is one transaction whose conditional
-``UPDATE`` only matches an item that is in a state the action is allowed from and
-claimed, unexpired, by the deciding moderator. Databases serialise concurrent updates
-of one row, so at most one of two racing decisions matches; the other gets a
-:class:`ClaimConflict` or :class:`InvalidTransition` and writes nothing.
+Two moderators can never both decide one item. A moderator *claims* an item for a
+while by asking to (:func:`claim_item`, the item page's "Claim" button; opening the page
+claims nothing), at most ``max_open`` items at a time; :func:`decide` is one transaction
+whose conditional ``UPDATE`` only matches an item that is in a state the action is
+allowed from and not claimed, unexpired, by someone else (deciding an unclaimed item
+claims it with the decision). Databases serialise concurrent updates of one row, so at
+most one of two racing decisions matches; the other gets a :class:`ClaimConflict` or
+:class:`InvalidTransition` and writes nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import aliased
 
 from slopscore.review.messages import MAX_MESSAGE_CHARS
 from slopscore.review.schema import Action, Decision, Outcome, QueueItem, Status
@@ -39,8 +42,10 @@ __all__ = [
     "ArtistHistory",
     "Claim",
     "ClaimConflict",
+    "ClaimLimitReached",
     "DecisionRecord",
     "DEFAULT_CLAIM_SECONDS",
+    "DEFAULT_MAX_OPEN_CLAIMS",
     "InvalidTransition",
     "MAX_CLAIM_SECONDS",
     "MAX_NOTE_CHARS",
@@ -55,8 +60,10 @@ __all__ = [
     "release_claim",
 ]
 
-#: How long opening an item holds it for its moderator, unless configured otherwise.
+#: How long a claim holds an item for its moderator, unless configured otherwise.
 DEFAULT_CLAIM_SECONDS = 15 * 60
+#: Unexpired claims one moderator may hold at once, unless configured otherwise.
+DEFAULT_MAX_OPEN_CLAIMS = 5
 MAX_CLAIM_SECONDS = 24 * 3600
 MAX_NOTE_CHARS = 2000
 
@@ -92,10 +99,19 @@ class ClaimConflict(ModerationError):
             when = until.strftime("%H:%M UTC") if until else "later"
             message = f"claimed by {claimed_by} until {when}"
         else:
-            message = "your claim on this item has expired; open it again to claim it"
+            message = "the item's claim changed meanwhile; reload it and try again"
         super().__init__(message)
         self.claimed_by = claimed_by
         self.claimed_until = as_utc(claimed_until)
+
+
+class ClaimLimitReached(ModerationError):
+    """The moderator already holds the most unexpired claims allowed."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"you already hold {limit} open claim{'s' * (limit != 1)}, the most allowed; "
+                         "decide or release one of them first")
+        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -146,11 +162,13 @@ def _claim_seconds(claim_seconds: int) -> int:
 
 
 def claim_item(engine: Engine, queue_item_id: int, moderator: str, claim_seconds: int = DEFAULT_CLAIM_SECONDS,
-               *, now: datetime | None = None) -> Claim:
+               *, now: datetime | None = None, max_open: int | None = None) -> Claim:
     """Hold an open item for ``moderator`` for ``claim_seconds`` (renews their own claim).
 
     A conditional UPDATE: it matches only an item that is pending or notified and is
-    unclaimed, whose claim has expired, or that ``moderator`` already holds.
+    unclaimed, whose claim has expired, or that ``moderator`` already holds, and (with
+    ``max_open``) only while ``moderator`` holds fewer than ``max_open`` other unexpired
+    claims.
 
     Raises
     ------
@@ -160,18 +178,24 @@ def claim_item(engine: Engine, queue_item_id: int, moderator: str, claim_seconds
         The item is already decided (dismissed, resolved or escalated).
     ClaimConflict
         Another moderator holds an unexpired claim.
+    ClaimLimitReached
+        ``moderator`` already holds ``max_open`` other unexpired claims.
     """
     now = now or utcnow()
     until = now + timedelta(seconds=_claim_seconds(claim_seconds))
+    if max_open is not None and (not isinstance(max_open, int) or max_open < 1):
+        raise InvalidInput("the open-claims limit is at least 1")
+    where = [QueueItem.id == queue_item_id, QueueItem.status.in_([s.value for s in OPEN_STATUSES]),
+             or_(QueueItem.claimed_by.is_(None), QueueItem.claimed_until.is_(None),
+                 QueueItem.claimed_until <= now, QueueItem.claimed_by == moderator)]
+    if max_open is not None:
+        held = aliased(QueueItem)
+        where.append(select(func.count()).select_from(held)
+                     .where(held.claimed_by == moderator, held.claimed_until > now, held.id != queue_item_id)
+                     .scalar_subquery() < max_open)
     with engine.begin() as connection:
-        result = connection.execute(
-            update(QueueItem)
-            .where(QueueItem.id == queue_item_id,
-                   QueueItem.status.in_([s.value for s in OPEN_STATUSES]),
-                   or_(QueueItem.claimed_by.is_(None), QueueItem.claimed_until.is_(None),
-                       QueueItem.claimed_until <= now, QueueItem.claimed_by == moderator))
-            .values(claimed_by=moderator, claimed_until=until)
-        )
+        result = connection.execute(update(QueueItem).where(*where)
+                                    .values(claimed_by=moderator, claimed_until=until))
         if result.rowcount == 1:
             return Claim(queue_item_id, moderator, until)
         row = connection.execute(select(QueueItem.status, QueueItem.claimed_by,
@@ -181,7 +205,11 @@ def claim_item(engine: Engine, queue_item_id: int, moderator: str, claim_seconds
         raise ItemNotFound(f"no queue item {queue_item_id}")
     if row.status not in {s.value for s in OPEN_STATUSES}:
         raise InvalidTransition(row.status)
-    raise ClaimConflict(row.claimed_by, row.claimed_until)
+    held_until = as_utc(row.claimed_until)
+    if max_open is None or (row.claimed_by and row.claimed_by != moderator
+                            and held_until is not None and held_until > now):
+        raise ClaimConflict(row.claimed_by, row.claimed_until)
+    raise ClaimLimitReached(max_open)
 
 
 def release_claim(engine: Engine, queue_item_id: int, moderator: str) -> bool:
@@ -203,8 +231,9 @@ def decide(engine: Engine, queue_item_id: int, action: Action | str, moderator: 
            now: datetime | None = None) -> DecisionRecord:
     """Record one moderator decision: change the item's status and append to the audit log.
 
-    One transaction: a conditional UPDATE of the item (allowed status, claimed by
-    ``moderator``, claim unexpired) that must match exactly one row, then the INSERT
+    One transaction: a conditional UPDATE of the item (allowed status, and not held by
+    another moderator's unexpired claim: an unclaimed item is claimed by the decision
+    itself) that must match exactly one row, then the INSERT
     of the :class:`~slopscore.review.schema.Decision` with the model version, triage
     score and P(AI) the item had at that moment. The claim is released.
 
@@ -241,7 +270,8 @@ def decide(engine: Engine, queue_item_id: int, action: Action | str, moderator: 
         row = connection.execute(
             update(QueueItem)
             .where(QueueItem.id == queue_item_id, QueueItem.status.in_(allowed),
-                   QueueItem.claimed_by == moderator, QueueItem.claimed_until > now)
+                   or_(QueueItem.claimed_by.is_(None), QueueItem.claimed_until.is_(None),
+                       QueueItem.claimed_until <= now, QueueItem.claimed_by == moderator))
             .values(status=action.status.value, decided_at=now, claimed_by=None, claimed_until=None)
             .returning(QueueItem.item_id, QueueItem.artist_id, QueueItem.model_version,
                        QueueItem.triage_score, QueueItem.p_ai)

@@ -3,7 +3,8 @@
 Moderators' decisions become labels for the next model: :func:`latest_decisions`
 reads one row per upload (columns :data:`EXPORT_COLUMNS`) and
 :func:`export_decisions` writes them to a file. Reading the audit log changes nothing
-in it.
+in it. CSV text cells that a spreadsheet would run as a formula are defused
+(:mod:`slopscore.batch.csv_cells`) unless raw cells are asked for.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from slopscore.batch.csv_cells import defuse_frame
 from slopscore.review.decisions import latest_per_item
 from slopscore.review.schema import QueueItem
 from slopscore.review.validation import InvalidInput, as_utc
@@ -55,11 +57,19 @@ def latest_decisions(engine: Engine):
     return frame
 
 
-def export_decisions(engine: Engine, out_path: str | os.PathLike[str]) -> int:
+def export_decisions(engine: Engine, out_path: str | os.PathLike[str], *, raw_csv: bool = False) -> int:
     """Write the training labels (:func:`latest_decisions`) to CSV or Parquet by suffix.
 
     The file is written beside ``out_path`` and renamed into place, so a reader never
     sees half of it. Returns the number of rows.
+
+    Parameters
+    ----------
+    raw_csv : bool
+        Write CSV text cells as they are. By default a text cell starting with ``=``,
+        ``+``, ``-``, ``@``, a tab or a carriage return gets a ``'`` in front, so that a
+        spreadsheet shows it instead of running it (titles and ids come from uploaders).
+        Parquet is always raw.
 
     Raises
     ------
@@ -75,7 +85,7 @@ def export_decisions(engine: Engine, out_path: str | os.PathLike[str]) -> int:
     partial = out.with_name(f".{out.name}.{secrets.token_hex(4)}.partial")
     try:
         if suffix == ".csv":
-            frame.to_csv(partial, index=False)
+            (frame if raw_csv else defuse_frame(frame)).to_csv(partial, index=False)
         else:
             frame.to_parquet(partial, index=False)
         os.replace(partial, out)

@@ -133,6 +133,7 @@ class QueueItem(Base):
         Index("ix_queue_status_outlier", "status", "portfolio_outlier", "id"),
         Index("ix_queue_artist_uploaded", "artist_id", "uploaded_at"),
         Index("ix_queue_item_id", "item_id"),
+        Index("ix_queue_claimed_by", "claimed_by", "claimed_until"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -225,7 +226,10 @@ class Decision(Base):
 
 
 class Moderator(Base):
-    """A moderator account; ``password_hash`` is a salted scrypt hash, never the password."""
+    """A moderator account; ``password_hash`` is a salted scrypt hash, never the password.
+
+    A session is valid only while it holds the account's current ``session_version``.
+    """
 
     __tablename__ = "moderators"
 
@@ -234,6 +238,8 @@ class Moderator(Base):
     password_hash: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Raised by logout, a password change, disabling or enabling: older sessions end.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class MessageTemplate(Base):

@@ -31,7 +31,8 @@ def print_training_summary(outcome) -> None:
     """Headline metrics of a training run and where its outputs went."""
     print_metric_estimates(outcome.evaluation.estimates, "held-out artists")
     console.print(f"trained on {outcome.n_train} items, evaluated on {outcome.n_test}; "
-                  f"registered {outcome.registered.alias_uri} (version {outcome.registered.version})")
+                  f"registered {outcome.registered.alias_uri} (version {outcome.registered.version}); "
+                  f"@champion is unchanged until `slopscore promote --candidate {outcome.registered.version}`")
 
 
 def print_metric_estimates(estimates: dict, where: str) -> None:

@@ -4,7 +4,8 @@ Training: split artists into train and test (no artist on both sides); fit the
 calibrated detector on the training artists; learn the triage weights from
 out-of-fold detector outputs when enough labelled decisions exist (else use the
 configured defaults); evaluate on the test artists; log everything to MLflow and
-register the scorer under an alias.
+register the scorer as a new version with the ``candidate`` alias (``@champion`` moves
+only through :mod:`slopscore.training.promotion`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from slopscore.training.calibration_check import calibration_summary
 from slopscore.training.review_threshold import choose_review_threshold
 from slopscore.training.triage_selection import choose_triage
 
-__all__ = ["TrainOutcome", "evaluate_model", "fit_scorer", "train", "training_digest"]
+__all__ = ["TrainOutcome", "evaluate_model", "fit_scorer", "evaluation_artifacts", "file_digest", "train",
+           "training_digest"]
 
 @dataclass
 class TrainOutcome:
@@ -57,6 +59,21 @@ def training_digest(frame: pd.DataFrame) -> str:
     for item, sha, label in sorted(zip(frame["item_id"], frame["sha256"], frame["label"])):
         hasher.update(f"{item}\t{sha}\t{label}\n".encode())
     return hasher.hexdigest()
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file's bytes (names the exact manifest a run used)."""
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            hasher.update(block)
+    return hasher.hexdigest()
+
+
+def evaluation_artifacts(outcome: EvaluationOutcome) -> list[tuple[str, Path]]:
+    """What an evaluation logs to MLflow: the report, its tables and its plots."""
+    return [("report", outcome.report), *(("report", p) for p in outcome.files.values()),
+            *(("plots", p) for p in outcome.figures.values())]
 
 
 def _split(frame: pd.DataFrame, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
@@ -116,7 +133,9 @@ def train(
     progress=None,
     log: Callable[[str], None] = print,
 ) -> TrainOutcome:
-    """Train, evaluate on held-out artists, log to MLflow and register the scorer.
+    """Train, evaluate on held-out artists, log to MLflow and register the scorer as a new
+    version with the ``candidate`` alias (``tracking.candidate_alias``); ``@champion`` is
+    left as it was.
 
     Parameters
     ----------
@@ -164,12 +183,22 @@ def train(
               "base_rate": scorer.info.base_rate, "triage_selection": triage.selection,
               "n_test": len(test_frame), "triage_source": triage.source,
               **{f"triage_{k}": round(v, 4) for k, v in triage.weights.items()}}
+    manifest_path = Path(manifest).resolve()
+    data = {"data_manifest": str(manifest_path), "data_manifest_sha256": file_digest(manifest_path),
+            "backbone": settings.embedding.backbone}
+    description = (
+        f"slopscore scorer: calibrated P(AI) detector ({detector.calibration_method_}) on {info.backbone_id} "
+        f"embeddings + triage combination ({triage.source}), probabilities for a {100 * info.base_rate:g}% "
+        f"base rate. Trained on {len(train_frame)} items ({len(frame)} labelled, artist-grouped split) of "
+        f"{manifest_path} (sha256 {data['data_manifest_sha256'][:12]}…), evaluated on {len(test_frame)} "
+        "items of held-out artists. Ranks uploads for human review; never removes anything.")
     registered = log_scorer_run(
         scorer, store_dir=settings.tracking.store_dir, params=params, metrics=evaluation.metrics,
-        artifacts=[("report", evaluation.report), *(("plots", p) for p in evaluation.figures.values())],
+        artifacts=evaluation_artifacts(evaluation),
         dataset=train_frame[["item_id", "artist_id", "sha256", "label"]].reset_index(drop=True),
-        registered_name=settings.tracking.model_name, alias=settings.tracking.alias,
-        experiment=settings.tracking.experiment, run_name="train",
+        registered_name=settings.tracking.model_name, alias=settings.tracking.candidate_alias,
+        experiment=settings.tracking.experiment, run_name=f"train {manifest_path.name} {info.backbone_id}",
+        description=description, tags=data,
     )
     return TrainOutcome(registered.scorer, registered, evaluation, len(train_frame), len(test_frame),
                         frozenset(train_frame["artist_id"]), frozenset(test_frame["artist_id"]))
@@ -190,7 +219,7 @@ def evaluate_model(
     _, encoder = open_encoder(settings)
     prepared = prepare_features(manifest, settings, out_dir, encoder=encoder, progress=progress)
     frame = _labelled(prepared.frame)
-    scored = model.predict(frame)
+    scored = scorer.score_frame(frame)  # what model.predict does, without the signature's notices
     outcome = evaluate_scored(frame, scored, settings, out_dir,
                               title=f"slopscore evaluation of {model_uri} on {len(frame)} items",
                               context=[("model version", scorer.info.model_version)],
@@ -199,7 +228,8 @@ def evaluate_model(
         store_dir=settings.tracking.store_dir, model_uri=model_uri,
         model_version=scorer.info.model_version, metrics=outcome.metrics,
         dataset_digest=training_digest(frame),
-        artifacts=[("report", outcome.report), *(("plots", p) for p in outcome.figures.values())],
-        experiment=settings.tracking.experiment,
+        artifacts=evaluation_artifacts(outcome), experiment=settings.tracking.experiment,
+        tags={"data_manifest": str(Path(manifest).resolve()), "data_manifest_sha256": file_digest(manifest),
+              "backbone": scorer.info.backbone},
     )
     return outcome

@@ -1,8 +1,10 @@
 """The moderator review web app: :func:`create_app` wires routes, sessions, CSRF, headers.
 
 Server-rendered pages (Jinja2, autoescaped) that work without JavaScript. Moderators
-work the queue, open items (claiming them), and take the policy's steps; there is no
-remove, hide or delete action anywhere.
+work the queue, open items, claim them (a button, or the first decision) and take the
+policy's steps; there is no remove, hide or delete action anywhere. Every response, the
+framework's own errors included, carries the security headers, and every GET route
+answers HEAD.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from slopscore.review.decisions import DEFAULT_CLAIM_SECONDS, MAX_CLAIM_SECONDS
+from slopscore.review.decisions import DEFAULT_CLAIM_SECONDS, DEFAULT_MAX_OPEN_CLAIMS, MAX_CLAIM_SECONDS
 from slopscore.web import auth, images, routes_admin, routes_item, routes_queue
-from slopscore.web.auth import LoginRequired, LoginThrottle, login_redirect
+from slopscore.web.auth import LoginRequired, login_redirect
+from slopscore.web.login_throttle import LoginThrottle
 from slopscore.web.queue_query import StatusCounts
 from slopscore.web.render import make_environment, render
 from slopscore.web.security import SecurityHeadersMiddleware, csrf_guard
@@ -39,21 +43,37 @@ class WebSettings:
     Attributes
     ----------
     claim_seconds : int
-        How long opening an item holds it for the moderator (1 s to 24 h).
+        How long a claim holds an item for the moderator (1 s to 24 h).
     session_seconds : int
         Longest a sign-in lasts, from login.
     secure_cookies : bool
         Mark the session cookie ``Secure`` (behind HTTPS).
+    idle_seconds : int
+        A sign-in ends after this long without a request.
+    max_open_claims : int
+        Unexpired claims one moderator may hold at once.
     """
 
     claim_seconds: int = DEFAULT_CLAIM_SECONDS
     session_seconds: int = 12 * 3600
     secure_cookies: bool = False
+    idle_seconds: int = 30 * 60
+    max_open_claims: int = DEFAULT_MAX_OPEN_CLAIMS
+
+
+class _ReviewApp(FastAPI):
+    """FastAPI with the security headers outside everything, the framework's own error
+    responses (413 from the body limit, 500 from the error middleware) included."""
+
+    def build_middleware_stack(self):
+        return SecurityHeadersMiddleware(super().build_middleware_stack())
 
 
 def create_app(engine: Engine, *, secret_key: str, claim_seconds: int = DEFAULT_CLAIM_SECONDS,
                session_seconds: int = 12 * 3600, secure_cookies: bool = False,
-               thumbnail_cache_items: int = 1024, login_attempts: int = 10) -> FastAPI:
+               thumbnail_cache_items: int = 1024, login_attempts: int = 10,
+               idle_seconds: int = 30 * 60, max_open_claims: int = DEFAULT_MAX_OPEN_CLAIMS,
+               login_throttle: LoginThrottle | None = None) -> FastAPI:
     """Build the app over an open, migrated queue database.
 
     Parameters
@@ -64,9 +84,16 @@ def create_app(engine: Engine, *, secret_key: str, claim_seconds: int = DEFAULT_
         Signs session cookies; at least 32 characters, kept secret and stable across
         restarts (changing it signs everyone out).
     claim_seconds : int
-        Claim duration when a moderator opens an item.
+        Claim duration when a moderator claims an item.
     login_attempts : int
-        Failed sign-ins per username or client within 15 minutes before refusing more.
+        Failed sign-ins per client address and username within 15 minutes before that pair
+        is refused (see :class:`~slopscore.web.login_throttle.LoginThrottle`).
+    idle_seconds : int
+        A sign-in ends after this long without a request (60 s to ``session_seconds``).
+    max_open_claims : int
+        Unexpired claims one moderator may hold at once (1 to 1000).
+    login_throttle : LoginThrottle, optional
+        Replaces the default throttle built from ``login_attempts``.
     """
     if not isinstance(secret_key, str) or len(secret_key) < 32:
         raise ValueError("secret_key must be a string of at least 32 characters")
@@ -74,25 +101,40 @@ def create_app(engine: Engine, *, secret_key: str, claim_seconds: int = DEFAULT_
         raise ValueError(f"claim_seconds must be 1 to {MAX_CLAIM_SECONDS}")
     if not 60 <= session_seconds <= 7 * 24 * 3600:
         raise ValueError("session_seconds must be 60 s to 7 days")
+    if not 60 <= idle_seconds <= session_seconds:
+        raise ValueError("idle_seconds must be 60 s to session_seconds")
+    if not 1 <= max_open_claims <= 1000:
+        raise ValueError("max_open_claims must be 1 to 1000")
 
-    app = FastAPI(title="slopscore review", docs_url=None, redoc_url=None, openapi_url=None,
+    app = _ReviewApp(title="slopscore review", docs_url=None, redoc_url=None, openapi_url=None,
                   dependencies=[Depends(csrf_guard)], max_body_size=MAX_BODY_BYTES)
     app.state.engine = engine
-    app.state.settings = WebSettings(claim_seconds, session_seconds, secure_cookies)
+    app.state.settings = WebSettings(claim_seconds, session_seconds, secure_cookies, idle_seconds,
+                                     max_open_claims)
     app.state.templates = make_environment()
     app.state.thumbnailer = images.Thumbnailer(cache_items=thumbnail_cache_items)
-    app.state.login_throttle = LoginThrottle(limit=login_attempts)
+    app.state.login_throttle = login_throttle or LoginThrottle(limit=login_attempts)
     app.state.status_counts = StatusCounts(engine)
 
     for module in (auth, routes_queue, routes_item, images, routes_admin):
         app.include_router(module.router)
+    _answer_head(app.routes)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     app.add_middleware(SessionMiddleware, secret_key=secret_key, session_cookie=SESSION_COOKIE,
                        max_age=session_seconds, same_site="lax", https_only=secure_cookies)
-    app.add_middleware(SecurityHeadersMiddleware)  # outermost: headers on every response
     _error_pages(app)
     return app
+
+
+def _answer_head(routes) -> None:
+    """Every GET route also answers HEAD (the server sends the headers, not the body)."""
+    for route in routes:
+        original = getattr(route, "original_router", None)
+        if original is not None:  # FastAPI keeps included routers nested
+            _answer_head(original.routes)
+        elif isinstance(route, APIRoute) and "GET" in route.methods:
+            route.methods.add("HEAD")
 
 
 def _error_pages(app: FastAPI) -> None:

@@ -1,29 +1,32 @@
-"""Moderator sign-in: the login and logout pages, the signed-in dependency, a login throttle.
+"""Moderator sign-in: the login and logout pages, the signed-in dependency.
 
 Sessions live in a signed, HttpOnly, SameSite=Lax cookie (Starlette's
-``SessionMiddleware``); a session ends at logout, after the configured lifetime,
-or as soon as the account is disabled (checked on every request). Every page except
-the login page and static files requires a signed-in moderator; others are
-redirected to the login page.
+``SessionMiddleware``) that holds the account's session version
+(:func:`slopscore.review.accounts.session_version`), checked on every request. A session
+ends after the configured lifetime from login, after ``idle_seconds`` without a request,
+and for every device at once when the moderator logs out, their password changes, or
+the account is disabled or enabled. Every page except the login page and static files
+requires a signed-in moderator; others are redirected to the login page. Failed
+sign-ins are throttled (:mod:`slopscore.web.login_throttle`).
 """
 
 from __future__ import annotations
 
-import threading
+import asyncio
 import time
-from collections import defaultdict, deque
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
-from slopscore.review.accounts import authenticate, is_active
+from slopscore.review.accounts import authenticate, end_sessions, session_version
+from slopscore.web.login_throttle import LoginThrottle
 from slopscore.web.render import render
 from slopscore.web.security import new_csrf_token
 
-__all__ = ["CurrentModerator", "LoginRequired", "LoginThrottle", "current_moderator", "router",
-           "safe_next"]
+__all__ = ["CurrentModerator", "LoginRequired", "current_moderator", "router", "safe_next"]
 
 router = APIRouter()
 
@@ -38,42 +41,6 @@ class LoginRequired(Exception):
         self.next_path = next_path
 
 
-class LoginThrottle:
-    """Refuse logins for a username or client after ``limit`` failures within ``window_s``.
-
-    In memory, per server process: it slows password guessing, it is not an account lock.
-    """
-
-    def __init__(self, limit: int = 10, window_s: float = 15 * 60):
-        self.limit, self.window_s = limit, window_s
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures[key]
-        while times and times[0] < now - self.window_s:
-            times.popleft()
-        return times
-
-    def blocked(self, *keys: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            return any(len(self._recent(k, now)) >= self.limit for k in keys)
-
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if len(self._failures) > 100_000:  # bounded memory under a flood of names
-                self._failures.clear()
-            for key in keys:
-                self._recent(key, now).append(now)
-
-    def succeeded(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
-
-
 def safe_next(value: object, default: str = "/queue") -> str:
     """A local path to go to after login; anything else (other hosts, schemes) is ``default``."""
     if not isinstance(value, str) or not value.startswith("/") or len(value) > _MAX_NEXT_CHARS:
@@ -83,16 +50,33 @@ def safe_next(value: object, default: str = "/queue") -> str:
     return value
 
 
+def _within(since: object, now: float, seconds: int) -> bool:
+    return isinstance(since, (int, float)) and 0 <= now - since <= seconds
+
+
+def _valid_session(request: Request, now: float) -> str | None:
+    """The session's moderator when it is fresh, not idle and of the account's current version."""
+    session, settings = request.session, request.app.state.settings
+    user, version = session.get("user"), session.get("sv")
+    if not isinstance(user, str) or not isinstance(version, int) or isinstance(version, bool):
+        return None
+    if not _within(session.get("login_at"), now, settings.session_seconds) \
+            or not _within(session.get("seen_at"), now, settings.idle_seconds):
+        return None
+    return user if session_version(request.app.state.engine, user) == version else None
+
+
 def current_moderator(request: Request) -> str:
-    """The signed-in moderator's username, or :class:`LoginRequired`."""
-    user = request.session.get("user")
-    login_at = request.session.get("login_at")
-    lifetime = request.app.state.settings.session_seconds
-    fresh = isinstance(login_at, (int, float)) and 0 <= time.time() - login_at <= lifetime
-    if not isinstance(user, str) or not fresh or not is_active(request.app.state.engine, user):
-        request.session.pop("user", None)
+    """The signed-in moderator's username (and the session's idle clock restarts), or
+    :class:`LoginRequired`."""
+    now = time.time()
+    user = _valid_session(request, now)
+    if user is None:
+        for key in ("user", "sv", "login_at", "seen_at"):
+            request.session.pop(key, None)
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise LoginRequired(path if request.method == "GET" else "/queue")
+        raise LoginRequired(path if request.method in ("GET", "HEAD") else "/queue")
+    request.session["seen_at"] = int(now)
     return user
 
 
@@ -111,27 +95,38 @@ def login_page(request: Request, next: str = "/queue"):
 
 
 @router.post("/login", name="login")
-def login(request: Request, username: Annotated[str, Form()] = "",
-          password: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/queue"):
+async def login(request: Request, username: Annotated[str, Form()] = "",
+                password: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/queue"):
     throttle: LoginThrottle = request.app.state.login_throttle
-    client = f"ip:{request.client.host if request.client else '?'}"
-    account = f"user:{username[:64].lower()}"
-    if throttle.blocked(client, account):
-        return render(request, "login.html", {
+    engine = request.app.state.engine
+    attempt = throttle.begin(request.client.host if request.client else "?", username[:64].lower())
+    if not attempt.allowed:
+        minutes = max(1, round(attempt.retry_after / 60))
+        response = render(request, "login.html", {
             "next": safe_next(next),
-            "error": "Too many failed sign-ins. Wait a few minutes, then try again."}, 429)
-    user = authenticate(request.app.state.engine, username, password)
-    if user is None:
-        throttle.failed(client, account)
+            "error": f"Too many failed sign-ins. Try again in about {minutes} minute{'s' * (minutes > 1)}."},
+            429)
+        response.headers["Retry-After"] = str(attempt.retry_after)
+        return response
+    if attempt.delay_s:  # the account is under attack from elsewhere: slower, never locked
+        await asyncio.sleep(attempt.delay_s)
+    user = await run_in_threadpool(authenticate, engine, username, password)
+    version = None if user is None else await run_in_threadpool(session_version, engine, user)
+    if version is None:
         return render(request, "login.html", {"next": safe_next(next),
                                               "error": "Wrong username or password."}, 401)
-    throttle.succeeded(account)
+    throttle.succeeded(attempt)
+    now = int(time.time())
     request.session.clear()  # a fresh session (and CSRF token) for the signed-in moderator
-    request.session.update(user=user, login_at=int(time.time()), csrf=new_csrf_token())
+    request.session.update(user=user, sv=version, login_at=now, seen_at=now, csrf=new_csrf_token())
     return RedirectResponse(safe_next(next), status_code=303)
 
 
 @router.post("/logout", name="logout")
 def logout(request: Request):
+    """Sign out everywhere: every session of this account ends, not only this one."""
+    user = _valid_session(request, time.time())
+    if user is not None:
+        end_sessions(request.app.state.engine, user)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)

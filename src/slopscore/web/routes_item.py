@@ -1,4 +1,7 @@
-"""The item page (opening it claims the item) and the policy's decisions on it.
+"""The item page, claiming and releasing an item, and the policy's decisions on it.
+
+Opening the page (GET) changes nothing. A moderator claims an item with the page's
+"Claim" button (a POST, at most ``max_open_claims`` at a time) or by deciding it.
 
 The decision buttons are exactly the policy's steps: "No concern", "Notify member
 privately" (with an editable message from a template), "Resolved: replaced",
@@ -8,7 +11,7 @@ privately" (with an editable message from a template), "Resolved: replaced",
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
@@ -16,7 +19,9 @@ from fastapi.responses import RedirectResponse
 from slopscore.review.decisions import (
     MAX_NOTE_CHARS,
     OPEN_STATUSES,
+    Claim,
     ClaimConflict,
+    ClaimLimitReached,
     InvalidTransition,
     allowed_actions,
     artist_history,
@@ -28,7 +33,7 @@ from slopscore.review.decisions import (
 from slopscore.review.ingest import Lane
 from slopscore.review.messages import MAX_MESSAGE_CHARS, concern_text, list_templates, render_message
 from slopscore.review.schema import Action, Status
-from slopscore.review.validation import InvalidInput, ItemNotFound
+from slopscore.review.validation import InvalidInput, ItemNotFound, as_utc, utcnow
 from slopscore.web.auth import CurrentModerator, safe_next
 from slopscore.web.item_query import breakdown, load_item, model_base_rate, nearest_works, recent_works, row_id
 from slopscore.web.queue_query import json_texts
@@ -53,14 +58,8 @@ def item_page(request: Request, queue_item_id: int, moderator: CurrentModerator,
     item = load_item(engine, row_id(queue_item_id))
     if item is None:
         raise HTTPException(404)
-    claim, claim_error = None, None
-    if item.status in {s.value for s in OPEN_STATUSES}:
-        try:
-            claim = claim_item(engine, queue_item_id, moderator, request.app.state.settings.claim_seconds)
-        except ClaimConflict as exc:
-            claim_error = str(exc)
-        except (InvalidTransition, ItemNotFound):
-            item = load_item(engine, queue_item_id) or item  # decided meanwhile: show as it is now
+    is_open = item.status in {s.value for s in OPEN_STATUSES}
+    claim, claim_error = _claim_state(item, moderator) if is_open else (None, None)
     reasons, provenance = json_texts(item.reasons), json_texts(item.provenance_reasons)
     templates = list_templates(engine)
     chosen = next((t for t in templates if t.id == template), templates[0] if templates else None)
@@ -75,7 +74,8 @@ def item_page(request: Request, queue_item_id: int, moderator: CurrentModerator,
         "needs_look": item.review_lane == Lane.NEEDS_LOOK.value,
         "base_rate": model_base_rate(engine, item.model_version),
         "breakdown": parts, "logit": logit, "claim": claim, "claim_error": claim_error,
-        "actions": allowed_actions(item.status) if claim else [], "Action": Action,
+        "can_claim": is_open and claim is None and claim_error is None,
+        "actions": allowed_actions(item.status) if is_open and claim_error is None else [], "Action": Action,
         "templates": templates, "chosen": chosen, "message": message,
         "max_message": MAX_MESSAGE_CHARS, "max_note": MAX_NOTE_CHARS,
         "history": item_history(engine, queue_item_id),
@@ -85,6 +85,20 @@ def item_page(request: Request, queue_item_id: int, moderator: CurrentModerator,
         "back": safe_back(back), "Status": Status,
         "artist_url": "/queue?" + urlencode({"artist": item.artist_id or ""}),
     })
+
+
+def _claim_state(item, moderator: str) -> tuple[Claim | None, str | None]:
+    """The viewer's own unexpired claim, or why they cannot decide (another's claim)."""
+    until, now = as_utc(item.claimed_until), utcnow()
+    if not item.claimed_by or until is None or until <= now:
+        return None, None
+    if item.claimed_by == moderator:
+        return Claim(item.id, moderator, until), None
+    return None, str(ClaimConflict(item.claimed_by, until))
+
+
+def _item_url(queue_item_id: int, back: str) -> str:
+    return f"/items/{queue_item_id}?back={quote(safe_back(back), safe='/')}"
 
 
 def _tags(raw: str | None) -> list[str]:
@@ -113,6 +127,21 @@ def decide_item(request: Request, queue_item_id: int, moderator: CurrentModerato
         return _problem(request, 409, "Not recorded", f"Nothing was recorded: {exc}.", queue_item_id)
     flash(request, f"Recorded “{chosen.label}” for item {record.item_id} (queue #{queue_item_id}).")
     return RedirectResponse(safe_back(back), status_code=303)
+
+
+@router.post("/items/{queue_item_id:int}/claim", name="claim")
+def claim(request: Request, queue_item_id: int, moderator: CurrentModerator,
+          back: Annotated[str, Form()] = "/queue"):
+    settings = request.app.state.settings
+    try:
+        held = claim_item(request.app.state.engine, row_id(queue_item_id), moderator, settings.claim_seconds,
+                          max_open=settings.max_open_claims)
+    except ItemNotFound:
+        raise HTTPException(404) from None
+    except (ClaimConflict, ClaimLimitReached, InvalidTransition) as exc:
+        return _problem(request, 409, "Not claimed", f"Not claimed: {exc}.", queue_item_id)
+    flash(request, f"You hold queue #{queue_item_id} until {held.until.strftime('%H:%M UTC')}.")
+    return RedirectResponse(_item_url(queue_item_id, back), status_code=303)
 
 
 @router.post("/items/{queue_item_id:int}/release", name="release")
