@@ -168,8 +168,14 @@ def test_reasons_name_the_signals_that_moved_the_score():
 
 
 def test_cold_start_is_a_note_not_a_distance():
-    reasons = TriageModel().reasons(_signals(portfolio_size=[2], centroid_z=[np.nan]))[0]
+    reasons = TriageModel().reasons(_signals(portfolio_size=[2], centroid_z=[np.nan], burst_ratio=[np.nan]))[0]
     assert reasons == ["new artist: 2 earlier works, too few to compare"]
+
+
+def test_an_account_with_earlier_uploads_is_not_called_new():
+    # Earlier uploads (so a usual rate) but too few accepted works for a portfolio.
+    reasons = TriageModel().reasons(_signals(portfolio_size=[0], centroid_z=[np.nan], burst_ratio=[1.0]))[0]
+    assert reasons == ["0 earlier accepted works, too few to compare with"]
 
 
 def test_learned_weights_keep_their_signs_and_their_offset_is_free_of_the_training_share():

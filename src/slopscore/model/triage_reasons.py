@@ -69,7 +69,11 @@ def context_notes(s: TriageSignals, i: int) -> list[str]:
                      f"{'s' if int(posters) != 1 else ''} (repost or protest; not AI evidence)")
     z = s.centroid_z[i]
     if z is None or z != z:
-        notes.append(f"new artist: {int(s.portfolio_size[i])} earlier works, too few to compare")
+        n, ratio = int(s.portfolio_size[i]), s.burst_ratio[i]
+        if ratio is None or ratio != ratio:  # nothing uploaded before the window: a new account
+            notes.append(f"new artist: {n} earlier works, too few to compare")
+        else:  # earlier uploads, but too few accepted ones to form a portfolio
+            notes.append(f"{n} earlier accepted works, too few to compare with")
     return notes
 
 

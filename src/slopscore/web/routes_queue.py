@@ -36,7 +36,7 @@ NEEDS_LOOK_SHOWN = 10
 
 #: Phrases the reason filter suggests (the batch job's reason wording).
 REASON_SUGGESTIONS = ("likely AI-generated", "near-identical", "uploads in the last hour",
-                      "unlike the artist's earlier works", "file says", "new artist",
+                      "unlike the artist's earlier works", "file says", "new artist", "earlier accepted works",
                       "posted by", "declared")
 
 
