@@ -227,7 +227,8 @@ def main() -> None:
     for name, encoder in encoders.items():
         ceiling, job = rate[f"ceiling-{name}"], rate[f"job-{name}"]
         bound[name] = overlap_bound(ceiling, worker)
-        label = f"{encoder.runtime} {encoder.precision}"
+        asked = name.split("-")[1]
+        label = f"{encoder.runtime} {encoder.precision}" + (f" (asked {asked}: refused)" if asked != encoder.precision else "")
         print(f"{label:<28}{ceiling:>12.1f} i/s{job:>10.1f} i/s{job / ceiling:>8.0%}{bound[name]:>11.1f} i/s"
               f"{job / rate['naive']:>8.1f}x   {spread[f'job-{name}']}")
     print(f"{'naive loop (1 at a time)':<28}{'':>16}{rate['naive']:>10.1f} i/s   {spread['naive']} "
