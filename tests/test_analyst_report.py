@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -257,7 +258,16 @@ def test_calibration_matches_an_independent_computation():
     assert small.status == "not_enough_data" and small.ece is None and small.n == 29
 
 
-def test_threshold_table_rows():
+def linear_percentile(values, q: float) -> float:
+    """Percentile with linear interpolation between order statistics, counted by hand."""
+    ordered = sorted(values)
+    position = q / 100 * (len(ordered) - 1)
+    below = int(math.floor(position))
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
+
+
+def test_threshold_table_rows_observed_beside_estimated_and_per_day_percentiles():
     day0 = pd.Timestamp("2026-06-01", tz="UTC")
     # 10 days; day d has items scoring 0.15, 0.45, 0.75 and (even days) 0.95; 35 items
     items = pd.DataFrame([{"triage_score": s, "day": day0 + pd.Timedelta(days=d)}
@@ -269,27 +279,48 @@ def test_threshold_table_rows():
     table = review_thresholds.threshold_table(items, reviewed, thresholds=(0.1, 0.5, 0.8, 0.99),
                                               min_count=10).set_index("threshold")
     assert (table["days"] == 10).all()
-    assert table["queue_per_day"].tolist() == pytest.approx([3.5, 1.5, 0.5, 0.0])
-    row = table.loc[0.5]  # 17 reviewed at or above: observed rates
-    assert row["estimate"] == "reviewed outcomes"
-    assert (row["reviewed_at_or_above"], row["confirmed_at_or_above"]) == (17, 14)
-    assert row["confirm_rate"] == pytest.approx(14 / 17)
+    for t in (0.1, 0.5, 0.8, 0.99):
+        per_day = [int(((items["triage_score"] >= t) & (items["day"] == day0 + pd.Timedelta(days=d))).sum())
+                   for d in range(10)]
+        assert table.loc[t, "queue_per_day_median"] == pytest.approx(linear_percentile(per_day, 50))
+        assert table.loc[t, "queue_per_day_p90"] == pytest.approx(linear_percentile(per_day, 90))
+        assert table.loc[t, "queue_per_day_p10"] == pytest.approx(linear_percentile(per_day, 10))
+        assert table.loc[t, "queue_per_day_max"] == max(per_day)
+    assert table["queue_per_day_median"].tolist() == pytest.approx([3.5, 1.5, 0.5, 0.0])
+    assert table["queue_per_day_p90"].tolist() == pytest.approx([4, 2, 1, 0])
+    assert "queue_per_day" not in table  # no mean over the whole period
+    row = table.loc[0.5]  # 17 reviewed at or above: observed shares beside the model's estimate
+    assert row["rate_source"] == "observed (reviewed items)" and row["observed_status"] == "ok"
+    assert (row["reviewed_at_or_above"], row["confirmed_at_or_above"], row["dismissed_at_or_above"]) == (17, 14, 3)
+    assert row["observed_confirmed_share"] == pytest.approx(14 / 17)
+    assert row["observed_dismissal_share"] == pytest.approx(3 / 17)
     low, high = wilson(14, 17)
+    assert (row["observed_confirmed_ci_low"], row["observed_confirmed_ci_high"]) == pytest.approx((low, high))
+    assert (row["observed_dismissal_ci_low"], row["observed_dismissal_ci_high"]) == pytest.approx(wilson(3, 17))
+    assert row["estimated_confirm_rate"] == pytest.approx((10 * 0.75 + 5 * 0.95) / 15)  # mean queued score
+    assert row["estimated_dismissal_rate"] == pytest.approx(1 - (10 * 0.75 + 5 * 0.95) / 15)
     assert row["expected_confirmations_per_day"] == pytest.approx(1.5 * 14 / 17)
     assert row["expected_false_positives_per_day"] == pytest.approx(1.5 * 3 / 17)
-    assert (row["expected_confirmations_ci_low"], row["expected_confirmations_ci_high"]) == \
-        pytest.approx((1.5 * low, 1.5 * high))
-    assert (row["expected_false_positives_ci_low"], row["expected_false_positives_ci_high"]) == \
-        pytest.approx((1.5 * (1 - high), 1.5 * (1 - low)))
-    fallback = table.loc[0.8]  # only 5 reviewed >= 0.8: the mean score of queued items
-    assert fallback["estimate"] == "mean triage score"
-    assert fallback["confirm_rate"] == pytest.approx(0.95)
+    # band: p10 and p90 days (1 and 2 items) times the Wilson bounds
+    assert (row["expected_confirmations_band_low"], row["expected_confirmations_band_high"]) == \
+        pytest.approx((1 * low, 2 * high))
+    assert (row["expected_false_positives_band_low"], row["expected_false_positives_band_high"]) == \
+        pytest.approx((1 * (1 - high), 2 * (1 - low)))
+    assert "Wilson" in row["band"] and "per-day" in row["band"]
+    fallback = table.loc[0.8]  # only 5 reviewed >= 0.8: counts shown, shares not, the model's estimate used
+    assert fallback["rate_source"] == "model estimate (mean triage score)"
+    assert fallback["observed_status"] == "not_enough_data" and math.isnan(fallback["observed_confirmed_share"])
+    assert (fallback["reviewed_at_or_above"], fallback["confirmed_at_or_above"]) == (5, 5)
+    assert fallback["estimated_confirm_rate"] == pytest.approx(0.95)
     assert fallback["expected_false_positives_per_day"] == pytest.approx(0.5 * 0.05)
-    assert math.isnan(fallback["expected_confirmations_ci_low"])
+    assert (fallback["expected_confirmations_band_low"], fallback["expected_confirmations_band_high"]) == \
+        pytest.approx((0.0, 1 * 0.95))  # per-day variation only
+    assert "per-day variation only" in fallback["band"]
     empty = table.loc[0.99]
-    assert empty["estimate"] == "no items" and empty["expected_confirmations_per_day"] == 0.0
-    # the lowest threshold whose queue fits 2 items a day
+    assert empty["rate_source"] == "no items" and empty["expected_confirmations_per_day"] == 0.0
+    # the lowest threshold whose 90th-percentile day fits the budget
     assert review_thresholds.choose_threshold(table.reset_index(), 2.0)["threshold"] == 0.5
+    assert review_thresholds.choose_threshold(table.reset_index(), 1.5)["threshold"] == 0.8
     assert review_thresholds.choose_threshold(table.reset_index(), 10)["threshold"] == 0.1
 
 
@@ -351,7 +382,9 @@ def test_report_numbers_csv_and_not_enough_data_cells(known, tmp_path):
     assert '<td class="nodata">not enough data</td>' in html
     assert "100.0%" not in html  # week 25 (5 of 5 dismissed) is not enough data
     assert html.count("data:image/png;base64,") >= 4  # weekly, segments, reliability, thresholds
-    assert "http://" not in html and "https://" not in html and "<script" not in html
+    assert 'src="http' not in html and "<script" not in html  # nothing loads from elsewhere
+    hrefs = re.findall(r'href="([^"]*)"', html)
+    assert hrefs and all(h.startswith("#") or h.startswith("http://127.0.0.1:8000/items/") for h in hrefs)
 
     weekly = pd.read_csv(outcome.csv["fpr_weekly"])
     w25 = weekly[weekly["week"] == "2026-W25"].iloc[0]

@@ -1,7 +1,8 @@
 """A real browser (Playwright driving Debian's chromium) works the queue end to end.
 
-Sign in, sort, filter, open an item, claim it, click "No concern", and see the item leave the
-pending queue; a full-page screenshot is kept in ``test-artifacts/browser/``. Without
+Sign in, sort, filter, open an item, claim it, click "No concern", and see the next item of
+the view open; decide with the keyboard alone; fit a 390 px screen with hostile uploader
+text. Full-page screenshots are kept in ``test-artifacts/browser/``. Without
 chromium or Playwright the test skips, unless ``SLOPSCORE_REQUIRE_BROWSER=1`` (CI).
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from slopscore.review.ingest import upsert_scores
 from slopscore.review.schema import QueueItem
@@ -135,8 +136,11 @@ def test_a_moderator_signs_in_sorts_filters_and_dismisses_an_item(live_server):
         assert page.evaluate("document.querySelector('figure.upload img').naturalWidth") > 0
         page.screenshot(path=str(ARTIFACTS / "item.png"), full_page=True)
         page.click("button:has-text('No concern')")
-        page.wait_for_url("**/queue?**artist=artist1**")
+        page.wait_for_url("**/items/**artist1**")  # the next item of this view opens
         assert page.locator("p.flash").first.inner_text().startswith("Recorded “No concern”")
+        assert page.locator("h1 bdi").inner_text() == "Work 1"
+        page.click("text=Back to the queue")
+        page.wait_for_url("**/queue?**artist=artist1**")
         assert [rows.nth(k).get_attribute("data-item") for k in range(rows.count())] == ["u001"]
 
         page.goto(f"{base}/queue")
@@ -176,4 +180,62 @@ def test_files_that_need_a_look_are_shown_first_in_their_own_lane(live_server_wi
         page.wait_for_url("**/items/**")
         assert page.locator("section.needs-look-note").is_visible()
         assert "truncated" in page.locator("section.needs-look-note").inner_text()
+        assert not problems, problems
+
+
+@pytest.mark.slow
+def test_a_keyboard_only_decision_flow_opens_the_next_item(live_server):
+    base, engine = live_server
+    with _signed_in_page(base) as (page, problems):
+        page.keyboard.press("j")  # the first row's link has the focus
+        assert page.evaluate("document.activeElement.closest('tr').dataset.item") == "u000"
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/items/**")
+        first_url = page.url
+        page.focus("form.actions textarea[name=note]")
+        page.keyboard.type("d m e")  # typing in a text field never decides
+        assert page.input_value("form.actions textarea[name=note]") == "d m e" and page.url == first_url
+        page.keyboard.press("Tab")  # out of the field
+        with page.expect_navigation():
+            page.keyboard.press("d")  # No concern
+        assert "This is the next one in your view" in page.locator("p.flash").first.inner_text()
+        assert page.locator("h1 bdi").inner_text() == "Work 1"  # the next pending, in score order
+        with page.expect_navigation():
+            page.keyboard.press("j")
+        assert page.locator("h1 bdi").inner_text() == "Work 2"
+        with page.expect_navigation():
+            page.keyboard.press("k")
+        assert page.locator("h1 bdi").inner_text() == "Work 1"
+        with page.expect_navigation():
+            page.keyboard.press("f")  # the full-size view: a re-encoded JPEG
+        assert "/full?back=" in page.url
+        assert page.evaluate("document.querySelector('figure.full-view img').naturalWidth") > 0
+        with page.expect_navigation():
+            page.keyboard.press("f")  # and back to the item
+        with page.expect_navigation():
+            page.keyboard.press("m")  # notify, with the template's message as written
+        assert page.locator("h1 bdi").inner_text() == "Work 2"
+        page.screenshot(path=str(ARTIFACTS / "keyboard_next_item.png"), full_page=True)
+        assert not problems, problems
+    with engine.connect() as connection:
+        status = dict(connection.execute(select(QueueItem.item_id, QueueItem.status)).all())
+    assert status["u000"] == "dismissed" and status["u001"] == "notified" and status["u002"] == "pending"
+
+
+@pytest.mark.slow
+def test_pages_fit_a_390_px_screen_with_hostile_uploader_text(live_server):
+    base, engine = live_server
+    with engine.begin() as connection:
+        connection.execute(update(QueueItem).where(QueueItem.item_id == "u000").values(
+            title="\u202e" + "unbroken" * 40, artist_id="\u202e" + "a" * 150, tags=";".join(["t" * 90] * 5)))
+    with _signed_in_page(base) as (page, problems):
+        page.set_viewport_size({"width": 390, "height": 844})
+        for name, url in (("queue", "/queue"), ("queue_filtered", "/queue?mine=1&reason=detector"),
+                          ("item", "/items/1"), ("item_notified", "/items/2")):
+            page.goto(base + url)
+            page.screenshot(path=str(ARTIFACTS / f"phone_{name}.png"), full_page=True)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, (name, width)
+        title = page.goto(base + "/items/1") and page.locator("h1 bdi")
+        assert title.evaluate("e => getComputedStyle(e).unicodeBidi") == "isolate"
         assert not problems, problems

@@ -1,22 +1,31 @@
 """The item page and the policy's steps over HTTP, on real SQLite and PostgreSQL: portfolio
-beside the item, claims, concurrent decisions, the audit log, editable message templates."""
+beside the item, claims, concurrent decisions, the audit log, editable message templates; the
+next item of the moderator's view after a decision, keyboard shortcuts, the full-size view,
+isolated uploader text and relative ages."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import threading
 import time
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image, PngImagePlugin
 from sqlalchemy import select, update
 
 from slopscore.review.decisions import claim_item, decide
 from slopscore.review.ingest import register_model_version, upsert_scores
+from slopscore.review.policy_concerns import POLICY_CONCERNS
 from slopscore.review.schema import Action, Decision, QueueItem
+from slopscore.review.validation import utcnow
 from slopscore.web.queue_query import Cursor, SortKey
-from tests.test_web_support import T0, add_artworks, make_app, signed_in, skipped_frame, token
+from slopscore.web.render import relative_age
+from tests.test_web_support import T0, add_artworks, make_app, scored_frame, signed_in, skipped_frame, token
 
 _ROW = re.compile(r'id="row-(\d+)"')
 
@@ -83,25 +92,34 @@ def test_item_page_shows_score_breakdown_provenance_portfolio_and_past_decisions
 
 def test_the_policys_steps_over_http_and_the_audit_log(queue_url, tmp_path):
     engine, app = make_app(queue_url, tmp_path, n=4)
-    first, second, *_ = _ids(engine)
+    first, second, third, _ = _ids(engine)
     client = signed_in(app)
     back = "/queue?sort=newest"
     client.get(f"/items/{first}")
     done = _decide(client, first, "no_concern", note="looks hand-drawn", back=back)
-    assert done.status_code == 303 and done.headers["location"] == back
+    assert done.status_code == 303 and done.headers["location"] == back  # the oldest: last in this view
     queue = client.get(back)
     assert str(first) not in _ROW.findall(queue.text) and "Recorded “No concern”" in queue.text
     assert str(first) in _ROW.findall(client.get("/queue?status=dismissed").text)
 
     item = client.get(f"/items/{second}").text
     message = re.search(r'<textarea name="message"[^>]*>(.*?)</textarea>', item, re.S).group(1)
-    assert "Work 1" in message and "detector: 80% likely AI-generated" in message
+    # The member reads the concern in the policy's words, never the detector's figures.
+    assert "Work 1" in message and POLICY_CONCERNS["little_input"][1] in message
+    assert "detector" not in message and "%" not in message
+    chosen = client.get(f"/items/{second}", params=[("concern", "mass_produced"), ("concern", "process_notes")]).text
+    chosen_message = re.search(r'<textarea name="message"[^>]*>(.*?)</textarea>', chosen, re.S).group(1)
+    assert POLICY_CONCERNS["mass_produced"][1] in chosen_message and POLICY_CONCERNS["little_input"][1] not in chosen_message
+    assert 'value="mass_produced" checked' in chosen and 'value="little_input" checked' not in chosen
+    unknown = client.get(f"/items/{second}", params={"concern": "detector: 99%"})
+    assert unknown.status_code == 200 and "detector: 99%" not in unknown.text  # back to the suggestion
     assert _decide(client, second, "notify", message="").status_code == 400  # a message is required
     assert _decide(client, second, "notify", message="Please show us your sketches.").status_code == 303
     assert _status(engine, second) == "notified"
     client.get(f"/items/{second}")
     assert _decide(client, second, "no_concern").status_code == 409  # not allowed once notified
-    assert _decide(client, second, "resolved_replaced", back="https://evil.example/").headers["location"] == "/queue"
+    elsewhere = _decide(client, second, "resolved_replaced", back="https://evil.example/")
+    assert elsewhere.headers["location"] == f"/items/{third}?back=/queue"  # the next in the default view
     rows = _decisions(engine, second)
     assert [r.action for r in rows] == ["notify", "resolved_replaced"]
     assert rows[0].message == "Please show us your sketches." and rows[0].moderator == "alice"
@@ -239,7 +257,9 @@ def test_message_templates_are_edited_in_the_app_and_used_on_items(tmp_path):
     assert "Gentle ask" in listing and "Second" in listing and "Long" not in listing
     item = _ids(engine)[0]
     page = client.get(f"/items/{item}", params={"template": first_id}).text
-    assert "Hi! About Work 0:\n- detector: 80% likely AI-generated" in page
+    message = re.search(r"<textarea name=\"message\"[^>]*>(.*?)</textarea>", page, re.S).group(1)
+    assert message.startswith("Hi! About Work 0:\n- ") and message.endswith("\nCould you clarify?")
+    assert "detector" not in message and POLICY_CONCERNS["little_input"][1] in message
     assert TestClient(app).get("/templates", follow_redirects=False).status_code == 303
 
 
@@ -280,3 +300,98 @@ def test_item_page_shows_every_finding_warning_and_the_reason_a_file_needs_a_loo
     assert "a text metadata block over the size limit (not read) [text_chunk_too_large]: 2097152 bytes " \
            "(in png:zTXt)" in page and "<li>a new kind</li>" in page
     assert "None recorded." in client.get(f"/items/{other}").text
+
+
+def test_a_decision_opens_the_next_item_of_the_moderators_view_not_the_queue_top(queue_url, tmp_path):
+    engine, app = make_app(queue_url, tmp_path, n=9)
+    ids = _ids(engine)  # u000..u008: scores fall, upload times rise; artist k % 3
+    alice, bob = signed_in(app, "alice"), signed_in(app, "bob")
+    back = "/queue?sort=newest&artist=artist1"  # artist1 newest first: u007, u004, u001
+    done = _decide(alice, ids[7], "no_concern", back=back)
+    assert done.headers["location"] == f"/items/{ids[4]}?back=/queue%3Fsort%3Dnewest%26artist%3Dartist1"
+    assert "This is the next one in your view" in alice.get(done.headers["location"]).text
+    claim_item(engine, ids[4], "bob")  # held by another moderator: passed over
+    done = _decide(alice, ids[8], "no_concern", back="/queue?sort=newest")
+    assert done.headers["location"] == f"/items/{ids[6]}?back=/queue%3Fsort%3Dnewest"  # u008 was the newest
+    assert _decide(alice, ids[1], "no_concern", back=back).headers["location"] == back  # the last one in view
+    assert "That was the last item in this view" in alice.get(back).text
+    page = alice.get(f"/items/{ids[3]}", params={"back": "/queue?min_score=0.2"}).text  # scores 1 - k/9
+    assert f'href="/items/{ids[5]}?back=/queue%3Fmin_score%3D0.2" data-key="j">Next item' in page
+    assert f'href="/items/{ids[2]}?back=/queue%3Fmin_score%3D0.2" data-key="k">Previous item' in page
+    bob_view = bob.get(f"/items/{ids[3]}").text  # bob may open his own claim
+    assert f'href="/items/{ids[4]}?back=/queue" data-key="j">Next item' in bob_view
+    top = alice.get(f"/items/{ids[0]}").text  # the queue's top: no previous item
+    assert 'data-key="k"' not in top and f'href="/items/{ids[2]}?back=/queue" data-key="j"' in top
+
+
+def test_keyboard_shortcuts_are_on_the_page_and_in_the_readme(tmp_path):
+    engine, app = make_app(f"sqlite:///{tmp_path / 'q.db'}", tmp_path, n=3)
+    first, second, _ = _ids(engine)
+    client = signed_in(app)
+    decide(engine, second, Action.NOTIFY, "bob", message="Please clarify.")
+    keys = {"d": "No concern", "m": "Notify member privately", "e": "Escalate (repeat violation)"}
+    page = client.get(f"/items/{first}").text
+    for key, label in keys.items():
+        assert f'data-key="{key}">{label}</button> <kbd>{key}</kbd>' in page
+        assert f"<dt><kbd>{key}</kbd></dt><dd>{label}" in page.split('id="shortcuts"')[1]
+    for key in "cjfu":
+        assert f'data-key="{key}"' in page and f"<kbd>{key}</kbd>" in page
+    notified = client.get(f"/items/{second}").text
+    assert 'data-key="r">Resolved: replaced</button>' in notified and 'data-key="l">Resolved: clarified' in notified
+    script = client.get("/static/shortcuts.js")
+    assert script.status_code == 200 and "textarea" in script.text and "ctrlKey" in script.text
+    assert '<script src="/static/shortcuts.js" defer></script>' in page and "<script>" not in page
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("**Keyboard shortcuts**")[1][:1500]
+    for key, label in {**keys, "r": "Resolved: replaced", "l": "Resolved: clarified", "j": "next",
+                       "k": "previous", "f": "full-size"}.items():
+        assert re.search(rf"`{key}`[^\n]*{re.escape(label)}", section, re.I), key
+
+
+def test_the_full_size_view_is_a_bounded_re_encoded_image(tmp_path):
+    engine, app = make_app(f"sqlite:///{tmp_path / 'q.db'}", tmp_path, n=1)
+    big = tmp_path / "media" / "big.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a prompt, Steps: 20")
+    Image.new("RGB", (3000, 1200), (200, 30, 30)).save(big, pnginfo=info)
+    item = _ids(engine)[0]
+    with engine.begin() as connection:
+        connection.execute(update(QueueItem).where(QueueItem.id == item).values(source=str(big)))
+    client = signed_in(app)
+    assert f'href="/items/{item}/full?back=/queue" data-key="f"' in client.get(f"/items/{item}").text
+    view = client.get(f"/items/{item}/full", params={"back": "/queue?sort=newest"}).text
+    assert f'<img src="/items/{item}/image/full"' in view
+    assert f'href="/items/{item}?back=/queue%3Fsort%3Dnewest" data-key="f">Back to the item' in view
+    sizes = {}
+    for size in ("medium", "full"):
+        response = client.get(f"/items/{item}/image/{size}")
+        assert response.headers["content-type"] == "image/jpeg" and response.headers["x-slopscore-image"] == "original"
+        assert response.content != big.read_bytes() and b"Steps: 20" not in response.content
+        with Image.open(io.BytesIO(response.content)) as image:
+            sizes[size] = image.size
+            assert image.format == "JPEG" and not image.info.get("parameters")
+    assert sizes == {"medium": (1024, 410), "full": (2048, 819)}
+    assert client.get(f"/items/{item}/image/original").status_code in (400, 404, 422)
+
+
+def test_uploader_text_is_isolated_and_ages_are_relative(tmp_path):
+    engine, app = make_app(f"sqlite:///{tmp_path / 'q.db'}", tmp_path, n=0)
+    frame = scored_frame(sorted((tmp_path / "media").iterdir()), 2, titles=["evil \u202eabc.exe", "x" * 300],
+                         artists=["\u202eartist", "artist1"])
+    frame["uploaded_at"] = [utcnow() - timedelta(hours=3, minutes=5), utcnow() - timedelta(days=2)]
+    upsert_scores(engine, frame)
+    client = signed_in(app)
+    page = client.get("/queue").text
+    assert "<bdi>evil \u202eabc.exe</bdi>" in page and "<bdi>\u202eartist</bdi>" in page
+    assert "\u202e" not in re.sub(r"<bdi>[^<]*</bdi>", "", page)  # never outside an isolate
+    assert re.search(r'<time datetime="[\d-]+T[\d:]+\+00:00" title="[\d-]+ [\d:]+ UTC">3 h old</time>', page)
+    assert ">2 d old</time>" in page
+    item = client.get(f"/items/{_ROW.findall(page)[0]}").text
+    assert "<title>\u2068evil \u202eabc.exe\u2069 · slopscore</title>" in item
+    assert "\u202e" not in re.sub(r"<bdi>[^<]*</bdi>|<title>.*</title>|<textarea.*?</textarea>", "", item, flags=re.S)
+    css = client.get("/static/slopscore.css").text
+    assert "bdi { unicode-bidi: isolate; }" in css and "overflow-wrap: anywhere" in css
+    now = utcnow()
+    assert [relative_age(now - d, now) for d in (timedelta(seconds=5), timedelta(minutes=45), timedelta(hours=3),
+                                                 timedelta(days=2, hours=5), -timedelta(hours=1))] == [
+        "just now", "45 min old", "3 h old", "2 d old", "in the future"]

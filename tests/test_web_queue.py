@@ -1,5 +1,6 @@
 """The queue page on real SQLite and PostgreSQL: keyset pages in every order (ties and NULLs
-included), filters, validation, the score's plain meaning, index use."""
+included), filters, validation, the score's plain meaning, index use; counts that follow the
+filter and per reason, page positions, "claimed by me", chips only for signals that moved the score."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from sqlalchemy import event, select, update
 
 from slopscore.review.accounts import create_moderator
 from slopscore.review.database import open_queue
+from slopscore.review.decisions import claim_item
 from slopscore.review.ingest import upsert_scores
 from slopscore.review.schema import QueueItem, Status
+from slopscore.review.validation import utcnow
 from slopscore.web.app import create_app
 from slopscore.web.queue_query import Cursor, Lane, QueueFilter, SortKey, count_needs_look, fetch_page
-from tests.test_web_support import PASSWORD, SECRET, T0, scored_frame, signed_in, skipped_frame, write_images
+from tests.test_web_support import PASSWORD, SECRET, T0, scored_frame, signed_in, skipped_frame, token, write_images
 
 N = 60
 _ROW = re.compile(r'id="row-(\d+)"')
@@ -279,3 +282,119 @@ def test_sqlite_needs_a_look_queries_walk_the_score_index_without_sorting(tmp_pa
             assert "USING INDEX ix_queue_status_score" in plan or "USING COVERING INDEX ix_queue_status_score" \
                 in plan, plan
             assert "TEMP B-TREE" not in plan, plan
+
+
+def _count_text(page):
+    return re.search(r'<span class="count" id="match-count">([^<]+)</span>', page).group(1)
+
+
+def _reason_counts(page):
+    return {k: int(n) for k, n in re.findall(r'class="chip[^"]*" href="[^"]+">([^<]+?) <span class="n">(\d+)', page)}
+
+
+def _positions(client, url):
+    spans = []
+    while url:
+        page = client.get(url).text
+        spans.append(re.search(r'<span class="position" id="position">([^<]+)</span>', page).group(1))
+        url = html.unescape(_NEXT.search(page).group(1)) if _NEXT.search(page) else None
+    return spans
+
+
+def test_header_counts_follow_the_filter_per_reason_counts_and_page_positions(filled, monkeypatch):
+    engine, rows = filled
+    client = signed_in(create_app(engine, secret_key=SECRET))
+    pending = [r for r in rows if r["status"] == "pending"]
+    assert _count_text(client.get("/queue").text) == f"{len(pending)} pending"
+    artist2 = [r for r in pending if r["artist_id"] == "artist2"]
+    assert _count_text(client.get("/queue?artist=artist2").text) == f"{len(artist2)} pending matching these filters"
+    ranged = [r for r in pending if r["triage_score"] is not None and 0.3 <= r["triage_score"] <= 0.7]
+    assert _count_text(client.get("/queue?min_score=0.3&max_score=0.7").text).startswith(f"{len(ranged)} pending")
+    burst = [r for r in pending if "last hour" in r["reasons"]]
+    assert _count_text(client.get("/queue?reason=last+hour").text).startswith(f"{len(burst)} pending")
+    dismissed = sum(r["status"] == "dismissed" for r in rows)
+    assert _count_text(client.get("/queue?status=dismissed").text) == f"{dismissed} dismissed"
+
+    counts = _reason_counts(client.get("/queue").text)  # among the items in view, per kind of reason
+    assert counts["detector"] == len(pending) and counts["upload burst"] == len(burst)
+    assert "near-identical uploads" not in counts  # no item says so: not listed
+    counts = _reason_counts(client.get("/queue?artist=artist2").text)
+    assert counts["upload burst"] == sum("last hour" in r["reasons"] for r in artist2)
+    assert 'href="/queue?reason=uploads+in+the+last+hour">upload burst <span' in client.get("/queue").text
+
+    n = len(pending)
+    assert _positions(client, "/queue?size=25") == [f"1–25 of {n}", f"26–50 of {n}", f"51–{n} of {n}"]
+    url = "/queue?size=25&sort=p_ai&after=" + fetch_page(engine, QueueFilter(sort=SortKey.P_AI, page_size=25)).next_cursor
+    assert f"26–50 of {n}" in client.get(url).text  # the NULL phase's position counts too
+    monkeypatch.setattr("slopscore.web.queue_counts.POSITION_EXACT", 30)  # deeper: the links carry it
+    assert _positions(client, "/queue?size=25&sort=p_ai") == [f"1–25 of {n}", f"26–50 of {n}", f"51–{n} of {n}"]
+    second = fetch_page(engine, QueueFilter(page_size=25)).next_cursor
+    deep = fetch_page(engine, QueueFilter(page_size=25), Cursor.decode(second, SortKey.SCORE)).next_cursor
+    assert f"{n - 50} items past the first 30 of {n}" in client.get(f"/queue?size=25&after={deep}").text  # no at
+    decided = _ROW.findall(client.get("/queue").text)[0]  # a decision through the app updates the counts
+    client.post(f"/items/{decided}/decide", data={"csrf_token": token(client), "action": "no_concern"})
+    assert _count_text(client.get("/queue").text) == f"{n - 1} pending"
+    assert _reason_counts(client.get("/queue").text)["detector"] == n - 1
+
+
+def test_claimed_by_me_shows_only_my_unexpired_claims(filled):
+    engine, rows = filled
+    create_moderator(engine, "bob", PASSWORD)
+    pending = sorted(r["id"] for r in rows if r["status"] == "pending")
+    (*mine, expired), bobs = pending[:3], pending[3:4]
+    for item, name in [(mine[0], "alice"), (mine[1], "alice"), (bobs[0], "bob"), (expired, "alice")]:
+        claim_item(engine, item, name)
+    with engine.begin() as connection:
+        connection.execute(update(QueueItem).where(QueueItem.id == expired)
+                           .values(claimed_until=utcnow() - timedelta(minutes=1)))
+    app = create_app(engine, secret_key=SECRET)
+    alice, bob = signed_in(app, "alice"), signed_in(app, "bob")
+    page = alice.get("/queue?mine=1").text
+    assert sorted(int(i) for i in _ROW.findall(page)) == mine
+    assert _count_text(page) == "2 pending matching these filters" and 'name="mine" value="1" checked' in page
+    assert [int(i) for i in _ROW.findall(bob.get("/queue?mine=1&sort=newest").text)] == bobs
+    assert 'href="/queue?mine=1"' in alice.get("/queue").text  # in the header's navigation
+    assert alice.get("/queue?mine=yes").status_code == 400
+    assert alice.get("/queue?mine=1&viewer=bob").text.count('id="row-') == 2  # the viewer is never a parameter
+
+
+def test_reason_chips_only_for_signals_that_moved_the_score(tmp_path):
+    engine = open_queue(f"sqlite:///{tmp_path / 'q.db'}")
+    frame = scored_frame(write_images(tmp_path / "media"), 3)
+    frame["reasons"] = json.dumps(["detector: 80% likely AI-generated",
+                                   "14 uploads in the last hour (14× this artist's usual rate)",
+                                   "new artist: 2 earlier works, too few to compare", "declared AI-assisted, with process notes"])
+    frame["breakdown"] = [json.dumps({"intercept": -3.0, "ai_evidence": 1.4, "upload_burst": 0.1,
+                                      "declared_with_notes": -0.8}),
+                          json.dumps({"intercept": -3.0, "ai_evidence": 0.2, "upload_burst": 2.0, "file_says_ai": 1.5}),
+                          "not json"]
+    upsert_scores(engine, frame)
+    create_moderator(engine, "alice", PASSWORD)
+    client = signed_in(create_app(engine, secret_key=SECRET))
+    page = client.get("/queue").text
+    ids = [int(i) for i in _ROW.findall(page)]
+
+    def chips(item):
+        row = page.split(f'id="row-{item}"')[1].split("</tr>")[0]
+        return re.findall(r'<li class="chip([^"]*)"[^>]*><bdi>([^<]+)</bdi>', row), row
+
+    found, row = chips(ids[0])
+    assert [(c.strip(), t[:9]) for c, t in found] == [("chip-up", "detector:"), ("chip-down", "declared ")]
+    assert "new artist: 2 earlier works" in row and "14 uploads in the last hour" in row  # as context, not chips
+    found, row = chips(ids[1])
+    assert [t[:9] for _, t in found] == ["14 upload", "file says"]  # provenance counted: file_says_ai moved it
+    assert "chip-provenance" in row
+    found, row = chips(ids[2])
+    assert found == [] and "detector: 80% likely AI-generated" in row  # no breakdown: nothing is a chip
+    item = client.get(f"/items/{ids[0]}").text.split('id="score-h"')[1].split("</section>")[0]
+    assert re.findall(r'<li class="chip[^"]*"[^>]*><bdi>([^<]{9})', item) == ["detector:", "declared "]
+
+
+def test_positions_leave_the_needs_a_look_lane_out_in_every_order(queue_url, tmp_path):
+    engine, _ = _lanes(queue_url, tmp_path, needs_look=3)  # the lane's files have upload times
+    upsert_scores(engine, scored_frame(write_images(tmp_path / "media"), 40))
+    client = signed_in(create_app(engine, secret_key=SECRET))
+    for sort, lane in [(s, lane) for s in SortKey for lane in ("", "ranked")]:
+        first = client.get(f"/queue?size=25&sort={sort.value}&lane={lane}").text  # 40 scored + 3 unscored
+        second = client.get(html.unescape(_NEXT.search(first).group(1))).text
+        assert '<span class="position" id="position">26–43 of 43</span>' in second, (sort, lane)

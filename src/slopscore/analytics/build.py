@@ -10,52 +10,20 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from slopscore.analytics import base_rates, dismissals, model_versions, render, review_thresholds
+from slopscore.analytics import base_rates, budget, dismissals, model_versions, render, review_thresholds
 from slopscore.analytics.data import QueueData, load_queue_data, open_for_report
-from slopscore.analytics.render import Section, Table, interval, number, pct, rate_cells
+from slopscore.analytics.definitions import DEFINITIONS
+from slopscore.analytics.links import DEFAULT_QUEUE_URL, item_href, queue_base
+from slopscore.analytics.render import Link, Section, Table, number, pct, rate_cells
+from slopscore.analytics.threshold_report import budget_section, segments_at_threshold_section, threshold_section
+from slopscore.analytics.weekly_drift import drift_section, weekly_score_drift
+from slopscore.evaluation.estimates import MIN_COUNT, TOO_FEW
 from slopscore.review.database import redacted
 
 __all__ = ["DEFINITIONS", "ReportOutcome", "build_report"]
 
-DEFINITIONS = (
-    "Reviewed item: a queue item (one upload scored by one model version) with at least one "
-    "moderator decision. Its outcome is the outcome of its latest decision: 'no concern' and "
-    "'resolved: clarified' are dismissed; 'notify', 'resolved: replaced' and 'escalate' are "
-    "confirmed.",
-    "False-positive (dismissal) rate: dismissed / reviewed, from 0% to 100%; lower means fewer "
-    "people's work was flagged without a concern. Intervals are Wilson 95% score intervals.",
-    "Minimum reviewed items: {min_reviewed}. Below it a rate, calibration or AUROC is reported "
-    "as 'not enough data' (empty in the CSV files, with status not_enough_data), never as 0% "
-    "or 100%. Counts are always shown.",
-    "Week: the ISO week (UTC) of the latest decision. --since keeps reviewed items whose latest "
-    "decision is on or after the date, and scored items uploaded (scored, when the upload time "
-    "is unknown) on or after it.",
-    "Segments: every style/medium tag of the item (tags are ';'-separated and lower-cased; an "
-    "item counts once in each of its tags), new (scored in cold start) vs established artist, "
-    "portfolio-size band (earlier works: 0, 1–4, 5–19, 20–99, 100+), process notes declared, "
-    "and file type. Missing values are 'unknown'.",
-    "Calibration: reviewed items only, which the queue selected by score, so it describes the "
-    "top of the ranking. Reliability bins are {n_bins} equal-width bins over [0, 1]. ECE is "
-    "the count-weighted mean |observed confirmed rate - mean score| over bins (0 = calibrated, "
-    "lower is better); Brier is the mean squared difference between score and outcome "
-    "(lower is better).",
-    "Threshold table: queue per day = scored items with triage score ≥ threshold divided by "
-    "the days observed (UTC days of the upload time, from the first day, or --since, to the "
-    "last, days without uploads included). Expected confirmations and false positives per day "
-    "= queue per day × the confirmed / dismissed rate among reviewed items scoring ≥ "
-    "threshold (Wilson 95% band); with fewer than the minimum reviewed items above the "
-    "threshold, the mean triage score of the queued items (the model's calibrated estimate) "
-    "is used instead and no band is given. The 'estimate' column says which.",
-    "Score drift: each model version's scored items against the reference histogram "
-    "recorded for it (scores of its held-out evaluation items at training time), as the "
-    "population stability index PSI = Σ (current − reference) × ln(current / reference) over "
-    "bin shares (empty bins count as 0.0001). 0 = same distribution; rule of thumb: below 0.1 "
-    "stable, 0.1–0.25 moderate shift, above 0.25 major shift.",
-    "AUROC: how well the triage score separates confirmed from dismissed reviewed items (0.5 = "
-    "chance, 1 = perfect); needs both outcomes and the minimum reviewed items.",
-)
-_CSV_NAMES = ("fpr_overall", "fpr_weekly", "fpr_segments", "top_dismissed", "calibration",
-              "thresholds", "drift", "models", "base_rates")
+_CSV_NAMES = ("fpr_overall", "fpr_weekly", "fpr_segments", "fpr_segments_at_threshold", "top_dismissed",
+              "calibration", "thresholds", "budget", "drift", "drift_weekly", "models", "base_rates")
 
 
 @dataclass(frozen=True)
@@ -68,11 +36,13 @@ class ReportOutcome:
         The self-contained report.
     csv : dict of str to Path
         The tables beside it (``fpr_overall``, ``fpr_weekly``, ``fpr_segments``,
-        ``top_dismissed``, ``calibration``, ``thresholds``, ``drift``, ``models``).
+        ``fpr_segments_at_threshold``, ``top_dismissed``, ``calibration``, ``thresholds``,
+        ``budget``, ``drift``, ``drift_weekly``, ``models``, ``base_rates``).
     n_scored : int
         Scored queue items in scope.
     overall : dismissals.Rate
-        Overall dismissal rate (counts, rate and Wilson 95% interval in [0, 1]).
+        Dismissal rate over every reviewed item (counts, rate and Wilson 95% interval in
+        [0, 1], lower = fewer false positives).
     calibration : review_thresholds.Calibration
         ECE and Brier in [0, 1] (lower is better), or not enough data.
     model_versions : list of str
@@ -80,6 +50,11 @@ class ReportOutcome:
         The decisions came from the demo's simulated reviewer.
     tables : dict of str to pandas.DataFrame
         The frames written as CSV, by the same names.
+    budget : budget.BudgetAnswer or None
+        The operating threshold for the daily review budget, with its expected cost.
+    at_threshold : dismissals.Rate or None
+        Dismissal rate among reviewed items scoring at or above the operating threshold
+        (in [0, 1], lower is better): the rate the headline quotes; None without a threshold.
     """
 
     html: Path
@@ -90,13 +65,16 @@ class ReportOutcome:
     model_versions: list[str]
     simulated: bool
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    budget: budget.BudgetAnswer | None = None
+    at_threshold: dismissals.Rate | None = None
 
 
 def build_report(engine_or_url: Engine | str, out_html: str | os.PathLike[str], *,
                  since: date | datetime | str | None = None, model_version: str | None = None,
                  min_reviewed: int = dismissals.DEFAULT_MIN_REVIEWED,
                  thresholds=review_thresholds.DEFAULT_THRESHOLDS,
-                 n_bins: int = 10) -> ReportOutcome:
+                 n_bins: int = 10, daily_budget: float | None = None,
+                 queue_url: str = DEFAULT_QUEUE_URL) -> ReportOutcome:
     """Write the analyst report (HTML + CSV tables) for a review queue.
 
     Parameters
@@ -116,12 +94,22 @@ def build_report(engine_or_url: Engine | str, out_html: str | os.PathLike[str], 
         Rows of the threshold table.
     n_bins : int
         Equal-width bins of the reliability diagram.
+    daily_budget : float, optional
+        Items moderators can review per day (> 0); default: the median reviewed items per
+        day with decisions, else the configured ``training.review_budget_per_day``.
+    queue_url : str
+        The review app's address; items link to ``{queue_url}/items/{queue item id}``.
 
     Raises
     ------
     slopscore.review.database.QueueUnavailableError
         The database cannot be read as a review queue.
+    ValueError
+        ``queue_url`` is not an http(s) address, or ``daily_budget`` is not positive.
     """
+    base = queue_base(queue_url)
+    if daily_budget is not None:
+        daily_budget = budget.check_budget(daily_budget)
     if isinstance(engine_or_url, str):
         engine = open_for_report(engine_or_url)
         try:
@@ -131,7 +119,7 @@ def build_report(engine_or_url: Engine | str, out_html: str | os.PathLike[str], 
     else:
         engine = engine_or_url
         data = load_queue_data(engine, since=since, model_version=model_version)
-    tables, sections, headline = _compute(data, min_reviewed, thresholds, n_bins)
+    tables, sections, headline = _compute(data, min_reviewed, thresholds, n_bins, daily_budget, base)
     out_html = Path(out_html)
     paths = render.csv_paths(out_html, _CSV_NAMES)
     for name, path in paths.items():
@@ -143,17 +131,20 @@ def build_report(engine_or_url: Engine | str, out_html: str | os.PathLike[str], 
         "since": data.since.date().isoformat() if data.since is not None else "all time",
         "model_version": model_version or "all versions",
         "simulated": data.simulated, "summary": headline["summary"], "notes": headline["notes"],
-        "sections": sections,
-        "definitions": [d.format(min_reviewed=min_reviewed, n_bins=n_bins) for d in DEFINITIONS],
+        "headline": headline["text"], "sections": sections,
+        "definitions": [d.format(min_reviewed=min_reviewed, n_bins=n_bins, min_count=MIN_COUNT)
+                        for d in DEFINITIONS],
         "csv_files": [path.name for path in paths.values()],
     })
     out_html.parent.mkdir(parents=True, exist_ok=True)
     out_html.write_text(html, encoding="utf-8")
     return ReportOutcome(out_html, paths, len(data.items), headline["overall"],
-                         headline["calibration"], headline["versions"], data.simulated, tables)
+                         headline["calibration"], headline["versions"], data.simulated, tables,
+                         budget=headline["budget"], at_threshold=headline["at_threshold"])
 
 
-def _compute(data: QueueData, min_reviewed: int, thresholds, n_bins: int):
+def _compute(data: QueueData, min_reviewed: int, thresholds, n_bins: int, daily_budget: float | None,
+             queue_url: str):
     """Every table (for CSV) and every section (for HTML)."""
     reviewed, items = data.reviewed, data.items
     overall = dismissals.dismissal_rate(reviewed, min_reviewed)
@@ -163,49 +154,75 @@ def _compute(data: QueueData, min_reviewed: int, thresholds, n_bins: int):
     cal = review_thresholds.calibration(reviewed, min_count=min_reviewed, n_bins=n_bins)
     table = review_thresholds.threshold_table(items, reviewed, thresholds=thresholds,
                                               min_count=min_reviewed, since=data.since)
+    n, source = ((daily_budget, "--daily-budget") if daily_budget is not None
+                 else budget.default_daily_budget(reviewed))
+    answer = budget.budget_answer(items, reviewed, n, budget_source=source, min_count=min_reviewed,
+                                  since=data.since)
+    at = (reviewed[reviewed["triage_score"] >= answer.threshold] if answer.threshold is not None
+          else reviewed.iloc[0:0])
+    at_rate = dismissals.dismissal_rate(at, min_reviewed) if answer.threshold is not None else None
+    at_segments = dismissals.segment_dismissal_rates(at, min_reviewed)
     drift = model_versions.score_drift(items, data.references, min_count=min_reviewed)
+    drift_weekly = weekly_score_drift(items, data.references, min_count=min_reviewed)
     models = model_versions.model_comparison(items, reviewed, drift=drift,
                                              min_count=min_reviewed, n_bins=n_bins)
     rank = {version: i for i, version in enumerate(data.version_order)}  # oldest first
     drift = sorted(drift, key=lambda d: rank.get(d.model_version, len(rank)))
+    drift_weekly = drift_weekly.sort_values("model_version", key=lambda c: c.map(rank), kind="stable",
+                                            ignore_index=True)
     models = models.sort_values("model_version", key=lambda c: c.map(rank), kind="stable",
                                 ignore_index=True)
     versions = models["model_version"].tolist()
+    top = top.assign(queue_link=[item_href(queue_url, i) for i in top["queue_item_id"]])
     tables = {
-        "fpr_overall": pd.DataFrame([{
-            "reviewed": overall.reviewed, "dismissed": overall.dismissed,
-            "confirmed": overall.confirmed, "dismissal_rate": overall.rate,
-            "ci_low": overall.ci_low, "ci_high": overall.ci_high, "status": overall.status,
-            "min_reviewed": min_reviewed}]),
+        "fpr_overall": pd.DataFrame([_rate_row("every reviewed item", None, overall, min_reviewed)]
+                                    + ([_rate_row("at or above the operating threshold", answer.threshold,
+                                                  at_rate, min_reviewed)] if at_rate else [])),
         "fpr_weekly": weekly.assign(week_start=weekly["week_start"].astype(str)),
         "fpr_segments": segments,
+        "fpr_segments_at_threshold": at_segments.assign(threshold=answer.threshold),
         "top_dismissed": top,
         "calibration": _calibration_rows(cal),
         "thresholds": table,
+        "budget": pd.DataFrame([{"budget_per_day": answer.budget, "budget_source": answer.budget_source,
+                                 "threshold": answer.threshold, "days_over_budget": answer.days_over_budget,
+                                 **(answer.row or {"days": answer.days}), "answer": answer.sentence()}]),
         "drift": pd.DataFrame([{"model_version": d.model_version, "scored": d.n, "psi": d.psi,
                                 "status": d.status, "message": d.message} for d in drift],
                               columns=["model_version", "scored", "psi", "status", "message"]),
+        "drift_weekly": drift_weekly.assign(week_start=drift_weekly["week_start"].astype(str)),
         "models": models,
         "base_rates": base_rates.base_rate_table(items, reviewed, data.base_rates, min_reviewed),
     }
     sections = [
+        budget_section(answer),
+        segments_at_threshold_section(at_segments, at_rate, answer.threshold, min_reviewed),
         _fpr_section(overall, weekly),
         _segment_section(segments, overall, min_reviewed),
         _top_section(top),
         _calibration_section(cal),
-        _threshold_section(table, min_reviewed),
-        _drift_section(drift),
+        threshold_section(table, min_reviewed),
+        drift_section(drift_weekly, drift),
         _model_section(models),
         base_rates.base_rate_section(tables["base_rates"]),
     ]
+    quoted = at_rate if at_rate is not None else overall
+    which = (f"reviewed items scoring ≥ {answer.threshold:.3f}, the operating threshold"
+             if at_rate is not None else "every reviewed item (no operating threshold)")
+    text = (f"Headline false-positive (dismissal) rate, among {which}: "
+            + (f"{pct(quoted.rate)} ({rate_cells(quoted.status, quoted.rate, quoted.ci_low, quoted.ci_high)[1]}, "
+               f"{quoted.dismissed} of {quoted.reviewed})" if quoted.rate is not None
+               else f"{dismissals.NOT_ENOUGH_DATA} ({quoted.dismissed} of {quoted.reviewed})")
+            + ". " + answer.sentence())
     summary = [
         ("scored items in scope", str(len(items))),
         ("reviewed items", str(overall.reviewed)),
         ("dismissed / confirmed", f"{overall.dismissed} / {overall.confirmed}"),
-        ("false-positive (dismissal) rate", rate_cells(overall.status, overall.rate,
-                                                       overall.ci_low, overall.ci_high)[0]),
-        ("95% interval (Wilson)", rate_cells(overall.status, overall.rate, overall.ci_low,
-                                             overall.ci_high)[1]),
+        ("operating threshold (daily budget)", f"{answer.threshold:.3f} ({answer.budget:g} a day)"
+         if answer.threshold is not None else f"none fits {answer.budget:g} a day"),
+        *_rate_summary(f"at the operating threshold (score ≥ {answer.threshold:.3f})"
+                       if at_rate is not None else None, at_rate),
+        *_rate_summary("over every reviewed item", overall),
         ("expected calibration error (ECE)", number(cal.ece) if cal.ece is not None
          else dismissals.NOT_ENOUGH_DATA),
         ("decisions from", _span(reviewed["decided_at"]) if len(reviewed) else "no decisions"),
@@ -217,7 +234,23 @@ def _compute(data: QueueData, min_reviewed: int, thresholds, n_bins: int):
         notes.append(f"{data.unrecognised_decisions} reviewed items whose latest decision has an "
                      "action and outcome outside the policy vocabulary are left out.")
     return tables, sections, {"overall": overall, "calibration": cal, "versions": versions,
-                              "summary": summary, "notes": notes}
+                              "summary": summary, "notes": notes, "text": text, "budget": answer,
+                              "at_threshold": at_rate}
+
+
+def _rate_row(scope: str, threshold: float | None, rate: dismissals.Rate, min_reviewed: int) -> dict:
+    return {"scope": scope, "threshold": threshold, "reviewed": rate.reviewed, "dismissed": rate.dismissed,
+            "confirmed": rate.confirmed, "dismissal_rate": rate.rate, "ci_low": rate.ci_low,
+            "ci_high": rate.ci_high, "status": rate.status, "min_reviewed": min_reviewed}
+
+
+def _rate_summary(scope: str | None, rate: dismissals.Rate | None) -> list[tuple[str, str]]:
+    """Summary rows of one dismissal rate, labelled with the items it counts."""
+    if rate is None:
+        return []
+    cells = rate_cells(rate.status, rate.rate, rate.ci_low, rate.ci_high)
+    return [(f"false-positive (dismissal) rate {scope}", cells[0]),
+            (f"95% interval (Wilson), {rate.dismissed} of {rate.reviewed} dismissed", cells[1])]
 
 
 def _calibration_rows(cal: review_thresholds.Calibration) -> pd.DataFrame:
@@ -279,13 +312,14 @@ def _short(value: object, limit: int = 60) -> str:
 
 
 def _top_section(top: pd.DataFrame) -> Section:
-    rows = [[_short(r.item_id), _short(r.model_version), _short(r.artist_id), _short(r.title),
-             _short(r.tags), number(r.triage_score), str(r.action),
+    rows = [[Link(_short(r.item_id), r.queue_link), _short(r.model_version), _short(r.artist_id),
+             _short(r.title), _short(r.tags), number(r.triage_score), str(r.action),
              f"{r.decided_at:%Y-%m-%d %H:%M}"] for r in top.itertuples(index=False)]
     return Section("Highest-scoring dismissed items", "dismissed", paragraphs=[
         "The dismissed items the model ranked highest: the false positives most worth a second "
-        "look when deciding what the score should learn. Titles and tags are the members' own "
-        "text, shortened here (the CSV file has them whole)."],
+        "look when deciding what the score should learn. Each item links to its page on the review "
+        "app (--queue-url). Titles and tags are the members' own text, shortened here (the CSV "
+        "file has them whole)."],
         tables=[Table(["item", "model version", "artist", "title", "tags", "triage score",
                        "latest action", "decided (UTC)"], rows)])
 
@@ -303,62 +337,15 @@ def _calibration_section(cal: review_thresholds.Calibration) -> Section:
                                 [[str(cal.n), str(cal.n_confirmed), number(cal.ece),
                                   number(cal.brier)]]))
     rows = [[f"{r.bin_low:.2f}–{r.bin_high:.2f}", str(int(r.items)), number(r.mean_score),
-             pct(r.observed_confirmed_rate)] for r in cal.table().itertuples(index=False)]
+             pct(r.observed_confirmed_rate) if r.bin_status == "ok" else TOO_FEW]
+            for r in cal.table().itertuples(index=False)]
+    section.paragraphs.append(f"A bin with fewer than {MIN_COUNT} reviewed items says '{TOO_FEW}': "
+                              "its observed share would be noise.")
     section.tables.append(Table(["score bin", "reviewed items", "mean score", "confirmed"], rows))
     figure = render.reliability_png(cal)
     if figure is not None:
         section.figures.append(figure)
     return section
-
-
-def _threshold_section(table: pd.DataFrame, min_reviewed: int) -> Section:
-    rows = []
-    for r in table.itertuples(index=False):
-        band = r.estimate == "reviewed outcomes"
-        rows.append([
-            f"{r.threshold:.2f}", number(r.queue_per_day, 1), str(r.reviewed_at_or_above),
-            str(r.confirmed_at_or_above), r.estimate, pct(r.confirm_rate),
-            interval(r.confirm_rate_ci_low, r.confirm_rate_ci_high) if band else "",
-            number(r.expected_confirmations_per_day, 1),
-            interval(r.expected_confirmations_ci_low, r.expected_confirmations_ci_high,
-                     lambda v: number(v, 1)) if band else "",
-            number(r.expected_false_positives_per_day, 1),
-            interval(r.expected_false_positives_ci_low, r.expected_false_positives_ci_high,
-                     lambda v: number(v, 1)) if band else "",
-        ])
-    days = int(table["days"].iloc[0]) if len(table) else 0
-    section = Section("Review thresholds", "thresholds", paragraphs=[
-        f"For each threshold: how many items a day would reach the queue (over {days} days "
-        "observed) and how many of them reviewers would be expected to confirm or dismiss. "
-        f"Rates come from reviewed items above the threshold when there are at least "
-        f"{min_reviewed}; otherwise from the mean triage score (marked in 'estimate'). Pick the "
-        "threshold whose queue fits the daily review budget."],
-        tables=[Table(["threshold", "queue / day", "reviewed ≥ t", "confirmed ≥ t", "estimate",
-                       "confirm rate", "95% interval", "expected confirmations / day", "95% band",
-                       "expected false positives / day", "95% band"], rows)])
-    if len(table):
-        section.figures.append(render.threshold_figure(table))
-    return section
-
-
-def _drift_section(drift: list[model_versions.Drift]) -> Section:
-    rows = [[d.model_version, str(d.n), number(d.psi) if d.psi is not None else "",
-             d.message or _psi_reading(d.psi)] for d in drift]
-    section = Section("Score drift against the training distribution", "drift", paragraphs=[
-        "Does each model version see the scores it saw at training time? A large PSI means the "
-        "uploads (or the pipeline) changed, and calibration and thresholds may no longer hold."],
-        tables=[Table(["model version", "scored items", "PSI", "reading"], rows)])
-    for d in drift:
-        figure = render.drift_figure(d)
-        if figure is not None:
-            section.figures.append(figure)
-    return section
-
-
-def _psi_reading(psi: float | None) -> str:
-    if psi is None:
-        return ""
-    return "stable" if psi < 0.1 else "moderate shift" if psi <= 0.25 else "major shift"
 
 
 def _model_section(models: pd.DataFrame) -> Section:

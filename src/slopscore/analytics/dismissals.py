@@ -257,13 +257,17 @@ def top_dismissed(reviewed: pd.DataFrame, n: int = 20) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``item_id``, ``model_version``, ``artist_id``, ``title``, ``tags``,
-        ``triage_score`` (in [0, 1], higher = ranked sooner), ``action`` and
+        ``queue_item_id`` (the queue row, whose page the review app shows), ``item_id``,
+        ``model_version``, ``artist_id``, ``title``, ``tags``, ``triage_score`` (in [0, 1], higher = ranked sooner), ``action`` and
         ``decided_at``; highest score first. Titles and tags are untrusted text.
     """
-    columns = ["item_id", "model_version", "artist_id", "title", "tags", "triage_score",
+    columns = ["queue_item_id", "item_id", "model_version", "artist_id", "title", "tags", "triage_score",
                "action", "decided_at"]
     dismissed = reviewed[~reviewed["confirmed"].astype(bool)]
+    if "id" in dismissed:  # the queue row's id: the review app's item page
+        dismissed = dismissed.rename(columns={"id": "queue_item_id"})
+    else:
+        dismissed = dismissed.assign(queue_item_id=None)
     return (dismissed.sort_values(["triage_score", "item_id"], ascending=[False, True],
                                   na_position="last", kind="stable")
             .head(n)[columns].reset_index(drop=True))

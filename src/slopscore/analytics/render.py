@@ -23,16 +23,29 @@ from slopscore.analytics.dismissals import NOT_ENOUGH_DATA, Rate
 from slopscore.analytics.model_versions import Drift
 from slopscore.analytics.review_thresholds import Calibration
 from slopscore.batch.csv_cells import defuse_cell
+from slopscore.evaluation.estimates import MIN_COUNT, TOO_FEW
 
-__all__ = ["Figure", "Table", "csv_paths", "drift_figure", "page_html", "reliability_png",
-           "segment_figure", "threshold_figure", "weekly_figure", "write_csv"]
+__all__ = ["Figure", "Link", "Table", "csv_paths", "draw_segments", "draw_weekly", "drift_figure",
+           "legend_outside", "page_html", "png", "pyplot", "reliability_png", "segment_figure",
+           "thin_ticks", "threshold_figure", "weekly_figure", "write_csv"]
 
 _CSV_TEXT = ("item_id", "artist_id", "title", "tags", "value", "model_version", "week")
 
 
 @dataclass(frozen=True)
+class Link:
+    """A table cell that links somewhere: ``text`` and ``href`` are escaped by the template."""
+
+    text: str
+    href: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
 class Table:
-    """A table as the page shows it: every cell already formatted as text."""
+    """A table as the page shows it: every cell already formatted as text (or a :class:`Link`)."""
 
     header: Sequence[str]
     rows: Sequence[Sequence[str]]
@@ -113,7 +126,8 @@ def rates_table(frame: pd.DataFrame, keys: Sequence[tuple[str, str]], caption: s
 # ----------------------------------------------------------------------------- plots
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -122,17 +136,34 @@ def _pyplot():
     return plt
 
 
-def _png(fig) -> str:
+def png(fig) -> str:
+    """``fig`` as base64 PNG, cropped to what is drawn (legends outside the axes included)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    _pyplot().close(fig)
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    pyplot().close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def weekly_figure(weekly: pd.DataFrame, overall: Rate) -> Figure:
-    """Dismissal rate per week with Wilson intervals; bars give the reviewed counts."""
-    plt = _pyplot()
-    width = min(16.0, max(8.0, 0.35 * len(weekly)))
+#: Most category labels drawn along an axis; with more, every k-th is shown.
+MAX_TICK_LABELS = 16
+
+
+def thin_ticks(axis, labels: Sequence[str], max_labels: int = MAX_TICK_LABELS) -> None:
+    """Label positions 0..n-1 of the x axis with ``labels``, every k-th when there are many, rotated."""
+    step = max(1, math.ceil(len(labels) / max_labels))
+    positions = np.arange(0, len(labels), step)
+    axis.set_xticks(positions, [labels[i] for i in positions], rotation=45, ha="right", fontsize=8)
+
+
+def legend_outside(axis, fontsize: int = 8) -> None:
+    """The legend to the right of the axes, where it cannot hide a point."""
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=fontsize)
+
+
+def draw_weekly(weekly: pd.DataFrame, overall: Rate):
+    """The matplotlib figure of weekly dismissal rates (see :func:`weekly_figure`)."""
+    plt = pyplot()
+    width = min(16.0, max(8.0, 0.3 * len(weekly)))
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(width, 4.6), height_ratios=(3, 1.3),
                                       sharex=True)
     x = np.arange(len(weekly))
@@ -143,54 +174,70 @@ def weekly_figure(weekly: pd.DataFrame, overall: Rate) -> Figure:
                  capsize=4, color="tab:red", label="weekly dismissal rate (95% Wilson)")
     if overall.rate is not None:
         top.axhline(overall.rate, color="grey", linestyle="--", label=f"overall {pct(overall.rate)}")
-    for i in x[~ok]:
-        top.text(i, 0.5, "not enough\ndata", ha="center", va="center", fontsize=7, color="grey")
+    if (~ok).any():  # a grey mark, not text: text would collide when weeks are many
+        top.plot(x[~ok], np.full((~ok).sum(), 0.5), "x", color="grey", label="not enough data")
     top.set_ylim(-0.03, 1.05)
     top.set_ylabel("dismissed / reviewed")
     top.set_title("False-positive (dismissal) rate by ISO week of the latest decision")
-    top.legend(loc="upper right", fontsize=8)
+    legend_outside(top)
     confirmed = weekly["confirmed"].to_numpy(dtype=float)
     dismissed = weekly["dismissed"].to_numpy(dtype=float)
     bottom.bar(x, confirmed, color="tab:blue", label="confirmed")
     bottom.bar(x, dismissed, bottom=confirmed, color="tab:orange", label="dismissed")
     bottom.set_ylabel("reviewed")
-    bottom.legend(loc="upper left", fontsize=7)
-    bottom.set_xticks(x, weekly["week"].tolist(), rotation=45, ha="right", fontsize=8)
+    legend_outside(bottom, fontsize=7)
+    thin_ticks(bottom, weekly["week"].tolist())
     fig.tight_layout()
-    return Figure(_png(fig), "Top: weekly dismissal rate (dots) with 95% Wilson intervals; weeks "
-                  "below the minimum say 'not enough data'. Bottom: reviewed items per week, "
-                  "split into confirmed and dismissed.")
+    return fig
 
 
-def segment_figure(segments: pd.DataFrame, overall: Rate, max_tags: int = 15) -> Figure | None:
-    """Forest plot of segment dismissal rates with enough data; None when there are none.
+def weekly_figure(weekly: pd.DataFrame, overall: Rate) -> Figure:
+    """Dismissal rate per week with Wilson intervals; bars give the reviewed counts."""
+    return Figure(png(draw_weekly(weekly, overall)), "Top: weekly dismissal rate (dots) with 95% "
+                  "Wilson intervals; weeks below the minimum are grey crosses ('not enough data'). "
+                  "Bottom: reviewed items per week, split into confirmed and dismissed. With many "
+                  "weeks, every k-th week is labelled.")
 
-    Only the ``max_tags`` most-reviewed tags are drawn (``segments`` is ordered most
-    reviewed first within each segment); the table and CSV list them all.
-    """
+
+def draw_segments(segments: pd.DataFrame, overall: Rate, max_tags: int = 15, title: str | None = None):
+    """The matplotlib forest plot of :func:`segment_figure`; None when no rate has enough data."""
     shown = segments[segments["status"] == "ok"]
     is_tag = shown["segment"] == "style/medium tag"
     shown = pd.concat([shown[is_tag].head(max_tags), shown[~is_tag]])
     if shown.empty:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     labels = [f"{s}: {v}" for s, v in zip(shown["segment"], shown["value"])]
-    height = 1.2 + 0.28 * len(shown)
-    fig, axis = plt.subplots(figsize=(8, height))
+    fig, axis = plt.subplots(figsize=(8, 1.2 + 0.28 * len(shown)))  # 0.28 in a row: labels never touch
     y = np.arange(len(shown))[::-1]
     rate = shown["dismissal_rate"].to_numpy(dtype=float)
     low, high = shown["ci_low"].to_numpy(dtype=float), shown["ci_high"].to_numpy(dtype=float)
-    axis.errorbar(rate, y, xerr=[rate - low, high - rate], fmt="o", capsize=3, color="tab:red")
+    axis.errorbar(rate, y, xerr=[rate - low, high - rate], fmt="o", capsize=3, color="tab:red",
+                  label="segment (95% Wilson)")
     if overall.rate is not None:
         axis.axvline(overall.rate, color="grey", linestyle="--", label=f"overall {pct(overall.rate)}")
-        axis.legend(loc="lower right", fontsize=8)
-    axis.set_yticks(y, [f"{label} (n={n})" for label, n in zip(labels, shown["reviewed"])],
+    legend_outside(axis)
+    axis.set_yticks(y, [f"{label[:50]} (n={n})" for label, n in zip(labels, shown["reviewed"])],
                     fontsize=8)
+    axis.set_ylim(-0.7, len(shown) - 0.3)
     axis.set_xlim(-0.03, 1.03)
     axis.set_xlabel("dismissal rate (dismissed / reviewed) with 95% Wilson interval")
-    axis.set_title("False-positive (dismissal) rate by segment")
+    axis.set_title(title or "False-positive (dismissal) rate by segment")
     fig.tight_layout()
-    return Figure(_png(fig), "Dismissal rate per segment value with 95% Wilson intervals, for "
+    return fig
+
+
+def segment_figure(segments: pd.DataFrame, overall: Rate, max_tags: int = 15,
+                   title: str | None = None) -> Figure | None:
+    """Forest plot of segment dismissal rates with enough data; None when there are none.
+
+    Only the ``max_tags`` most-reviewed tags are drawn (``segments`` is ordered most
+    reviewed first within each segment); the table and CSV list them all.
+    """
+    fig = draw_segments(segments, overall, max_tags, title)
+    if fig is None:
+        return None
+    return Figure(png(fig), "Dismissal rate per segment value with 95% Wilson intervals, for "
                   f"segments with enough reviewed items (at most the {max_tags} most-reviewed "
                   "tags; the table lists the others). The dashed "
                   "line is the overall rate; a segment whose interval lies right of it has its "
@@ -203,49 +250,57 @@ def reliability_png(cal: Calibration) -> Figure | None:
         return None
     from slopscore.evaluation.report import reliability_figure
 
-    _pyplot()
-    fig = reliability_figure(cal.curve, f"triage score vs confirmed (ECE {number(cal.ece)})")
+    pyplot()
+    fig = reliability_figure(cal.shown_curve(), f"triage score vs confirmed (ECE {number(cal.ece)})")
     fig.axes[0].set_ylabel("observed confirmed rate")
     fig.axes[1].set_xlabel("triage score")
-    return Figure(_png(fig), "Reliability diagram: for each score bin, the fraction of reviewed "
+    table = cal.table()
+    for row in table[(table["bin_status"] != "ok") & (table["items"] > 0)].itertuples(index=False):
+        fig.axes[1].text((row.bin_low + row.bin_high) / 2, 0, "too\nfew", ha="center", va="bottom",
+                         fontsize=6, color="grey")
+    return Figure(png(fig), "Reliability diagram: for each score bin, the fraction of reviewed "
                   "items confirmed against their mean triage score. Points on the diagonal are "
                   "calibrated; below it the score over-states the chance of a confirmation. "
+                  f"Bins with fewer than {MIN_COUNT} reviewed items are 'too few' and not drawn. "
                   "Bottom: reviewed items per bin.")
 
 
 def threshold_figure(table: pd.DataFrame) -> Figure:
-    """Queue size, expected confirmations and false positives per day against the threshold."""
-    plt = _pyplot()
+    """Per-day queue (median and p90) and expected confirmations and false positives per threshold."""
+    plt = pyplot()
     fig, axis = plt.subplots(figsize=(8, 4))
     t = table["threshold"].to_numpy(dtype=float)
-    axis.plot(t, table["queue_per_day"], color="black", marker=".", label="queue per day")
+    axis.plot(t, table["queue_per_day_median"], color="black", marker=".", label="queue, median day")
+    axis.plot(t, table["queue_per_day_p90"], color="black", linestyle=":", label="queue, 90th percentile day")
     for column, colour, label in (("expected_confirmations", "tab:blue", "expected confirmations"),
                                   ("expected_false_positives", "tab:orange",
                                    "expected false positives")):
-        axis.plot(t, table[f"{column}_per_day"], color=colour, marker=".", label=f"{label} / day")
-        axis.fill_between(t, table[f"{column}_ci_low"].to_numpy(dtype=float),
-                          table[f"{column}_ci_high"].to_numpy(dtype=float), color=colour,
+        axis.plot(t, table[f"{column}_per_day"], color=colour, marker=".", label=f"{label}, median day")
+        axis.fill_between(t, table[f"{column}_band_low"].to_numpy(dtype=float),
+                          table[f"{column}_band_high"].to_numpy(dtype=float), color=colour,
                           alpha=0.2, linewidth=0)
-    fallback = (table["estimate"] == "mean triage score").to_numpy()
+    fallback = (table["rate_source"] != "observed (reviewed items)").to_numpy() & (table["scored_at_or_above"] > 0).to_numpy()
     if fallback.any():
         axis.plot(t[fallback], table["expected_confirmations_per_day"].to_numpy()[fallback], "x",
-                  color="tab:blue", label="estimate from mean score (few reviews)")
+                  color="tab:blue", label="from the model's estimate (few reviews)")
     axis.set_xlabel("review threshold (queue items with triage score ≥ threshold)")
     axis.set_ylabel("items per day")
     axis.set_title("What each threshold sends to moderators per day")
-    axis.legend(fontsize=8)
+    legend_outside(axis)
     fig.tight_layout()
-    return Figure(_png(fig), "Queue size per day for each threshold, split into expected "
-                  "confirmations and expected false positives (dismissals). Shaded: 95% Wilson "
-                  "bands where enough reviewed items lie above the threshold; crosses mark "
-                  "thresholds estimated from the mean triage score instead.")
+    return Figure(png(fig), "Queue size per day for each threshold (median and 90th percentile "
+                  "day), split into expected confirmations and false positives on a median day. "
+                  "Shaded bands: 10th–90th percentile days × the rate's Wilson 95% interval where "
+                  "enough reviewed items lie above the threshold; crosses mark thresholds that use "
+                  "the model's estimate (mean triage score) instead, whose band is per-day "
+                  "variation only.")
 
 
 def drift_figure(drift: Drift) -> Figure | None:
     """Reference vs current score histograms (as proportions) of one model version."""
     if drift.edges is None:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, axis = plt.subplots(figsize=(8, 3.2))
     widths = np.diff(drift.edges)
     left = drift.edges[:-1]
@@ -259,10 +314,10 @@ def drift_figure(drift: Drift) -> Figure | None:
     axis.set_xlabel("triage score")
     axis.set_ylabel("share of items")
     psi = "not enough data" if drift.psi is None else f"PSI {drift.psi:.3f}"
-    axis.set_title(f"Score drift of {drift.model_version}: {psi}")
-    axis.legend(fontsize=8)
+    axis.set_title(f"Score distribution of {drift.model_version}, whole period: {psi}")
+    legend_outside(axis)
     fig.tight_layout()
-    return Figure(_png(fig), f"Triage score distribution of {drift.model_version}'s scored items "
+    return Figure(png(fig), f"Triage score distribution of {drift.model_version}'s scored items "
                   "(red line) against the reference distribution recorded for it at training "
                   "time (grey bars).")
 
@@ -294,5 +349,6 @@ def page_html(context: dict) -> str:
 
     environment = Environment(loader=PackageLoader("slopscore.analytics", "templates"),
                               autoescape=select_autoescape(["html"]))
+    context = {"headline": "", **context}
     return environment.get_template("analyst_report.html").render(
-        not_enough_data=NOT_ENOUGH_DATA, **context)
+        not_enough_data=NOT_ENOUGH_DATA, nodata_cells=(NOT_ENOUGH_DATA, TOO_FEW), **context)

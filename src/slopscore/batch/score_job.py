@@ -48,7 +48,7 @@ from slopscore.signals.duplicates import cross_account_duplicates, find_near_dup
 from slopscore.signals.feature_table import add_context_features
 from slopscore.signals.pdq_index import PdqIndex
 
-__all__ = ["BatchJobSummary", "QueueSink", "run_batch_job"]
+__all__ = ["BatchJobSummary", "QueueSink", "run_batch_job", "score_records"]
 
 Progress = Callable[[str, "int | None"], Callable[[int], None]]
 _TOP = 10
@@ -180,6 +180,24 @@ def run_batch_job(
                                columns=OUTPUT_SCHEMA.names)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def score_records(table: pa.Table, cache: EmbeddingCache, scorer: Scorer,
+                  settings: Settings) -> pd.DataFrame:
+    """Pass 2 over records already analysed: the scored new rows, as the batch job makes them.
+
+    The API's path (``slopscore api``): ``table`` holds the compact records
+    (:data:`~slopscore.batch.file_analysis.RECORD_SCHEMA`) of the new uploads
+    (``is_new``) and of their artists' history, embeddings are in ``cache``. The rows are
+    those :func:`run_batch_job` would write for the same records (``triage_score`` and
+    ``p_ai`` in [0, 1], higher = review sooner; NaN for skipped rows), grouped by artist.
+    """
+    settings = settings.with_backbone(scorer.info.backbone)
+    is_new = np.asarray(table.column("is_new").to_numpy(zero_copy_only=False), dtype=bool)
+    cross_account = _cross_account_posters(table, is_new, settings)
+    chunks = [_score_group(table.take(pa.array(rows)), cross_account[rows], cache, scorer, settings)
+              for rows in _artist_groups(table, is_new, settings.batch.chunk_rows)]
+    return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=OUTPUT_SCHEMA.names)
 
 
 def _pass_one(new_uploads, history, analyser: FileAnalyser, cache: EmbeddingCache,

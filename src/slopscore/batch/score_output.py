@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from slopscore.batch.csv_cells import defuse_table
 
 __all__ = ["OUTPUT_SCHEMA", "AtomicFile", "CsvRowWriter", "ScoreWriter", "StorageUnavailableError",
-           "TableWriter", "read_scores", "storage_errors"]
+           "TableWriter", "output_rows", "read_scores", "storage_errors"]
 
 #: ``triage_score`` in [0, 1]: estimated chance a reviewer confirms a policy concern
 #: (higher = review sooner), null when skipped. ``p_ai`` in [0, 1]: calibrated chance
@@ -97,6 +97,11 @@ def _conform(chunk: pd.DataFrame) -> pa.Table:
         values = chunk[field.name].tolist() if field.name in chunk else [None] * len(chunk)
         columns[field.name] = pa.array([_plain(v, field.type) for v in values], type=field.type)
     return pa.table(columns, schema=OUTPUT_SCHEMA)
+
+
+def output_rows(chunk: pd.DataFrame) -> pd.DataFrame:
+    """``chunk`` (any columns) as output rows: :data:`OUTPUT_SCHEMA`'s columns, typed, raw text."""
+    return _conform(chunk).to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
 
 
 class StorageUnavailableError(RuntimeError):

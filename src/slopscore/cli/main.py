@@ -294,10 +294,12 @@ def backbones(weights_dir: WeightsDirOption = None) -> None:
 
 
 def _register_command_groups() -> None:
-    """Commands that live in their own modules (moderation web app, analyst report, benchmark, promote)."""
-    from slopscore.cli import benchmark, promote, report, web
+    """Commands that live in their own modules (moderation web app, analyst report, benchmark, promote,
+    scoring API)."""
+    from slopscore.cli import api, benchmark, promote, report, web
 
     web.register(app)
+    api.register(app)
     report.register(app)
     benchmark.register(app)
     promote.register(app)

@@ -46,29 +46,51 @@ def register(app: typer.Typer) -> None:
         min_reviewed: Annotated[int, typer.Option(
             "--min-reviewed", min=1, help="Fewest reviewed items for a rate; below it the "
                                           "report says 'not enough data'.")] = 30,
+        daily_budget: Annotated[Optional[float], typer.Option(
+            "--daily-budget", help="Items moderators can review per day; the report answers which "
+                                   "threshold fits it (default: the median reviewed per day with "
+                                   "decisions, else training.review_budget_per_day).")] = None,
+        queue_url: Annotated[str, typer.Option(
+            "--queue-url", help="The review app's address; items link to BASE/items/<id>.")
+        ] = "http://127.0.0.1:8000",
     ) -> None:
         """Write the analyst report: dismissal (false-positive) rates with intervals, calibration,
         review thresholds, score drift and model versions, as one offline HTML file plus CSV."""
+        from slopscore.analytics.budget import check_budget
         from slopscore.analytics.build import build_report
+        from slopscore.analytics.links import queue_base
         from slopscore.review.database import QueueUnavailableError, redacted
 
+        try:
+            queue_base(queue_url)
+            if daily_budget is not None:
+                check_budget(daily_budget)
+        except ValueError as exc:
+            typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(2) from None
         try:
             if model_version is not None and model_version not in (known := _known_model_versions(db)):
                 typer.secho(f"error: no model version {model_version!r} in {redacted(db)}; known: "
                             f"{', '.join(known) or 'none (nothing scored yet)'}", err=True, fg=typer.colors.RED)
                 raise typer.Exit(2)
             outcome = build_report(db, out, since=since.date() if since else None,
-                                   model_version=model_version, min_reviewed=min_reviewed)
+                                   model_version=model_version, min_reviewed=min_reviewed,
+                                   daily_budget=daily_budget, queue_url=queue_url)
         except QueueUnavailableError as exc:
             lines = [line.strip() for line in str(exc).splitlines()
                      if line.strip() and not line.startswith("(Background on this error")]
             typer.secho(f"error: {' '.join(lines)}", err=True, fg=typer.colors.RED)
             raise typer.Exit(2) from None
-        rate = outcome.overall
-        summary = (f"{rate.rate:.1%} dismissed ({rate.ci_low:.1%} – {rate.ci_high:.1%})"
-                   if rate.rate is not None else "dismissal rate: not enough data")
-        typer.echo(f"{outcome.overall.reviewed} reviewed items, {summary}; "
-                   f"{outcome.n_scored} scored items")
+        def quoted(rate) -> str:
+            return (f"{rate.rate:.1%} dismissed ({rate.ci_low:.1%} – {rate.ci_high:.1%})"
+                    if rate.rate is not None else "dismissal rate: not enough data")
+
+        typer.echo(f"{outcome.overall.reviewed} reviewed items, {quoted(outcome.overall)} over every "
+                   f"reviewed item; {outcome.n_scored} scored items")
+        if outcome.at_threshold is not None:
+            typer.echo(f"at the operating threshold {outcome.budget.threshold:.3f}: "
+                       f"{outcome.at_threshold.reviewed} reviewed, {quoted(outcome.at_threshold)}")
+        typer.echo(outcome.budget.sentence())
         if outcome.simulated:
             typer.echo("note: the decisions include SIMULATED ones (demo data)")
         typer.echo(f"report: {outcome.html}")

@@ -1,7 +1,8 @@
 """The private message to a member: editable templates and the text filled into them.
 
 A moderator who notifies a member picks a template, which :func:`render_message`
-fills with the upload's title and the concern in plain words (:func:`concern_text`);
+fills with the upload's title and the concerns the moderator chose, in the policy's words
+(:mod:`slopscore.review.policy_concerns`: never the model's internals);
 they may edit the result before sending it with
 :func:`~slopscore.review.decisions.decide`. Templates are added and edited, never
 deleted.
@@ -9,6 +10,7 @@ deleted.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,7 +26,6 @@ __all__ = [
     "MAX_TEMPLATE_CHARS",
     "MAX_TEMPLATE_NAME_CHARS",
     "TemplateRecord",
-    "concern_text",
     "list_templates",
     "render_message",
     "save_template",
@@ -91,23 +92,17 @@ def save_template(engine: Engine, name: str, body: str, moderator: str,
 # ---------------------------------------------------------------- the member's message
 
 _MAX_TITLE_IN_MESSAGE = 200
-_MAX_CONCERN_REASONS = 5
-
-
-def concern_text(reasons: list[str], provenance: list[str]) -> str:
-    """The concern in plain words for a member: the reasons that moved the score, as a list."""
-    lines = [str(r)[:300] for r in [*reasons, *provenance] if str(r).strip()][:_MAX_CONCERN_REASONS]
-    if not lines:
-        return "- this upload looks like it may be generated with little artistic input"
-    return "\n".join(f"- {line}" for line in lines)
+_PLACEHOLDER = re.compile(r"\{(title|concern)\}")
 
 
 def render_message(body: str, *, title: str | None, concern: str) -> str:
     """Fill ``{title}`` and ``{concern}`` into a template body (plain text, bounded).
 
-    Only these two placeholders are replaced (no format-string evaluation); the result
-    is cut to :data:`MAX_MESSAGE_CHARS` characters.
+    ``concern`` is :func:`slopscore.review.policy_concerns.concern_text` of the concerns the
+    moderator chose. Both placeholders are replaced in one pass over the template only:
+    braces in the uploader's title (``{concern}``, ``{0}``...) stay as written, and nothing
+    is evaluated as a format string. The result is cut to :data:`MAX_MESSAGE_CHARS` characters.
     """
     title = (title or "your upload").strip()[:_MAX_TITLE_IN_MESSAGE] or "your upload"
-    text = body.replace("{title}", title).replace("{concern}", concern)
-    return text[:MAX_MESSAGE_CHARS]
+    values = {"title": title, "concern": concern}
+    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], body)[:MAX_MESSAGE_CHARS]

@@ -30,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "Action",
+    "ApiKey",
     "Artwork",
     "Base",
     "Decision",
@@ -270,3 +271,21 @@ class ModelVersion(Base):
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     reference_histogram: Mapped[str] = mapped_column(Text, default="{}")
     base_rate: Mapped[float | None] = mapped_column(Float)
+
+
+class ApiKey(Base):
+    """An API client's key for ``slopscore api``; only a sha256 hash of the key is stored.
+
+    A key is ``ssk_<key_id>_<secret>``: ``key_id`` (public, unique) finds the row and the
+    hash of the whole key is compared in constant time. The key itself is shown once, at
+    creation. Revoking sets ``revoked_at``; rows are never deleted (the audit trail).
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -24,7 +24,7 @@ from slopscore.review.decisions import DEFAULT_CLAIM_SECONDS, DEFAULT_MAX_OPEN_C
 from slopscore.web import auth, images, routes_admin, routes_item, routes_queue
 from slopscore.web.auth import LoginRequired, login_redirect
 from slopscore.web.login_throttle import LoginThrottle
-from slopscore.web.queue_query import StatusCounts
+from slopscore.web.queue_counts import QueueCounts
 from slopscore.web.render import make_environment, render
 from slopscore.web.security import SecurityHeadersMiddleware, csrf_guard
 
@@ -114,7 +114,7 @@ def create_app(engine: Engine, *, secret_key: str, claim_seconds: int = DEFAULT_
     app.state.templates = make_environment()
     app.state.thumbnailer = images.Thumbnailer(cache_items=thumbnail_cache_items)
     app.state.login_throttle = login_throttle or LoginThrottle(limit=login_attempts)
-    app.state.status_counts = StatusCounts(engine)
+    app.state.queue_counts = QueueCounts(engine)
 
     for module in (auth, routes_queue, routes_item, images, routes_admin):
         app.include_router(module.router)

@@ -38,14 +38,20 @@ _CACHE_CONTROL = "private, max-age=600"
 
 
 class ImageSize(str, Enum):
-    """Preview sizes (longest side in pixels)."""
+    """Preview sizes (longest side in pixels). ``full`` is the full-size view: still decoded
+    and re-encoded, at most 2048 pixels on a side, and never cached (it is large)."""
 
     THUMB = "thumb"
     MEDIUM = "medium"
+    FULL = "full"
 
     @property
     def pixels(self) -> int:
-        return {"thumb": 200, "medium": 1024}[self.value]
+        return {"thumb": 200, "medium": 1024, "full": 2048}[self.value]
+
+    @property
+    def cached(self) -> bool:
+        return self is not ImageSize.FULL
 
 
 class Thumbnailer:
@@ -85,10 +91,11 @@ class Thumbnailer:
                 data = _encode(decoded.image, size.pixels)
         except (ImageLoadError, OSError, ValueError, MemoryError):
             return self.placeholder(size), False
-        with self._lock:
-            self._cache[key] = data
-            while len(self._cache) > self._cache_items:
-                self._cache.popitem(last=False)
+        if size.cached:
+            with self._lock:
+                self._cache[key] = data
+                while len(self._cache) > self._cache_items:
+                    self._cache.popitem(last=False)
         return data, True
 
     @staticmethod

@@ -19,22 +19,20 @@ from __future__ import annotations
 import base64
 import json
 import math
-import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from enum import Enum
 
-from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy import false, func, or_, select, tuple_
 from sqlalchemy.engine import Engine
 
 from slopscore.review.ingest import Lane
 from slopscore.review.schema import QueueItem, Status
-from slopscore.review.validation import InvalidInput, clean_text
+from slopscore.review.validation import InvalidInput, clean_text, utcnow
 
-__all__ = ["Cursor", "Lane", "PAGE_SIZES", "QueueFilter", "QueuePage", "QueueRow", "SortKey", "StatusCounts",
-           "count_items", "count_needs_look", "fetch_page", "json_texts"]
+__all__ = ["COLUMNS", "Cursor", "Lane", "PAGE_SIZES", "QueueFilter", "QueuePage", "QueueRow", "SortKey",
+           "count_needs_look", "fetch_page", "json_texts", "reason_clause", "where_clauses"]
 
 PAGE_SIZES = (25, 50, 100)
 MAX_REASON_CHARS = 100
@@ -56,7 +54,7 @@ class SortKey(str, Enum):
                 "outlier": "Portfolio outlier"}[self.value]
 
 
-_COLUMNS = {SortKey.SCORE: QueueItem.triage_score, SortKey.NEWEST: QueueItem.uploaded_at,
+COLUMNS = {SortKey.SCORE: QueueItem.triage_score, SortKey.NEWEST: QueueItem.uploaded_at,
             SortKey.P_AI: QueueItem.p_ai, SortKey.OUTLIER: QueueItem.portfolio_outlier}
 
 
@@ -81,7 +79,9 @@ class QueueFilter:
     without a score are then left out; they never apply to the "needs a look" lane, which
     has no scores). ``reason`` matches reason and provenance text (case-insensitive
     substring); ``artist`` is an exact artist id. ``lane`` None shows the "needs a look"
-    lane above the ranked list; a lane shows that lane alone.
+    lane above the ranked list; a lane shows that lane alone. ``mine`` keeps the items
+    ``viewer`` holds an unexpired claim on; ``viewer`` (the signed-in moderator) is set by
+    the page, never read from a URL.
     """
 
     status: Status = Status.PENDING
@@ -92,6 +92,8 @@ class QueueFilter:
     artist: str | None = None
     page_size: int = 50
     lane: Lane | None = None
+    mine: bool = False
+    viewer: str | None = None
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> "QueueFilter":
@@ -119,7 +121,9 @@ class QueueFilter:
             lane = Lane(params["lane"]) if params.get("lane") else None
         except ValueError:
             raise InvalidInput("unknown lane") from None
-        return cls(status, sort, min_score, max_score, reason, artist, size, lane)
+        if (params.get("mine") or "") not in ("", "1"):
+            raise InvalidInput("mine is 1 or absent")
+        return cls(status, sort, min_score, max_score, reason, artist, size, lane, params.get("mine") == "1")
 
     def params(self, **changes) -> dict[str, str]:
         """Query parameters that reproduce this filter (defaults left out)."""
@@ -127,12 +131,13 @@ class QueueFilter:
         default = QueueFilter()
         names = {"status": "status", "sort": "sort", "min_score": "min_score",
                  "max_score": "max_score", "reason": "reason", "artist": "artist", "page_size": "size",
-                 "lane": "lane"}
+                 "lane": "lane", "mine": "mine"}
         out = {}
         for field in fields(self):
             value = getattr(current, field.name)
-            if value is not None and value != getattr(default, field.name):
-                out[names[field.name]] = value.value if isinstance(value, Enum) else str(value)
+            if field.name in names and value is not None and value != getattr(default, field.name):
+                out[names[field.name]] = (value.value if isinstance(value, Enum)
+                                          else "1" if value is True else str(value))
         return out
 
 
@@ -199,6 +204,7 @@ class QueueRow:
     claimed_by: str | None
     claimed_until: datetime | None
     model_version: str
+    breakdown: str | None = None
 
 
 @dataclass(frozen=True)
@@ -211,7 +217,7 @@ _ROW_COLUMNS = (QueueItem.id, QueueItem.item_id, QueueItem.artist_id, QueueItem.
                 QueueItem.uploaded_at, QueueItem.triage_score, QueueItem.p_ai,
                 QueueItem.portfolio_outlier, QueueItem.cold_start, QueueItem.skip_reason,
                 QueueItem.reasons, QueueItem.provenance_reasons, QueueItem.status,
-                QueueItem.claimed_by, QueueItem.claimed_until, QueueItem.model_version)
+                QueueItem.claimed_by, QueueItem.claimed_until, QueueItem.model_version, QueueItem.breakdown)
 
 
 def json_texts(raw: str | None, limit: int = 20) -> list[str]:
@@ -232,12 +238,28 @@ def _like_patterns(text: str) -> set[str]:
     return {"%" + f.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%" for f in forms}
 
 
-def _filters(flt: QueueFilter, dialect: str, lane: Lane) -> list:
+def reason_clause(text: str, dialect: str):
+    """Reason or provenance text contains ``text`` (case-insensitive), as the reason filter."""
+    # SQLite's LIKE ignores ASCII case by itself (and the stored JSON is ASCII); ILIKE
+    # there would lower() every row's text.
+    match = "like" if dialect == "sqlite" else "ilike"
+    return or_(*(getattr(column, match)(pattern, escape="!")
+                 for pattern in sorted(_like_patterns(text))
+                 for column in (QueueItem.reasons, QueueItem.provenance_reasons)))
+
+
+def where_clauses(flt: QueueFilter, dialect: str, lane: Lane | None) -> list:
+    """The WHERE conditions of ``flt`` for one lane (``dialect`` picks LIKE or ILIKE); lane
+    None tests no lane (both lanes; a score bound then leaves the unscored lane out)."""
     where = [QueueItem.status == flt.status.value]
+    if flt.mine:  # few rows: at most max_open_claims per moderator
+        where += ([QueueItem.claimed_by == flt.viewer, QueueItem.claimed_until > utcnow()]
+                  if flt.viewer else [false()])
     if lane is Lane.NEEDS_LOOK:  # unscored by construction: the unscored end of the score index
         where += [QueueItem.triage_score.is_(None), QueueItem.review_lane == Lane.NEEDS_LOOK.value]
     else:
-        where.append(QueueItem.review_lane != Lane.NEEDS_LOOK.value)
+        if lane is Lane.RANKED:
+            where.append(QueueItem.review_lane != Lane.NEEDS_LOOK.value)
         if flt.min_score is not None:
             where.append(QueueItem.triage_score >= flt.min_score)
         if flt.max_score is not None:
@@ -245,12 +267,7 @@ def _filters(flt: QueueFilter, dialect: str, lane: Lane) -> list:
     if flt.artist:
         where.append(QueueItem.artist_id == flt.artist)
     if flt.reason:
-        # SQLite's LIKE ignores ASCII case by itself (and the stored JSON is ASCII); ILIKE
-        # there would lower() every row's text.
-        match = "like" if dialect == "sqlite" else "ilike"
-        where.append(or_(*(getattr(column, match)(pattern, escape="!")
-                           for pattern in sorted(_like_patterns(flt.reason))
-                           for column in (QueueItem.reasons, QueueItem.provenance_reasons))))
+        where.append(reason_clause(flt.reason, dialect))
     return where
 
 
@@ -270,8 +287,8 @@ def fetch_page(engine: Engine, flt: QueueFilter, after: Cursor | None = None) ->
     """
     if flt.lane is Lane.NEEDS_LOOK:
         return _needs_look_page(engine, flt, after)
-    column = _COLUMNS[flt.sort]
-    where = _filters(flt, engine.dialect.name, Lane.RANKED)
+    column = COLUMNS[flt.sort]
+    where = where_clauses(flt, engine.dialect.name, Lane.RANKED)
     limit = flt.page_size + 1  # one extra row says whether a next page exists
     records: list = []
     with engine.connect() as connection:
@@ -300,7 +317,7 @@ def fetch_page(engine: Engine, flt: QueueFilter, after: Cursor | None = None) ->
 
 def _needs_look_page(engine: Engine, flt: QueueFilter, after: Cursor | None) -> QueuePage:
     """A page of the "needs a look" lane, most recently queued first (one index range scan)."""
-    query = select(*_ROW_COLUMNS).where(*_filters(flt, engine.dialect.name, Lane.NEEDS_LOOK))
+    query = select(*_ROW_COLUMNS).where(*where_clauses(flt, engine.dialect.name, Lane.NEEDS_LOOK))
     if after is not None:
         query = query.where(QueueItem.id < after.id)
     with engine.connect() as connection:
@@ -315,32 +332,4 @@ def count_needs_look(engine: Engine, flt: QueueFilter) -> int:
     through the unscored end of the score index, so it costs what that lane holds."""
     with engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(QueueItem).where(
-            *_filters(flt, engine.dialect.name, Lane.NEEDS_LOOK))).scalar_one())
-
-
-def count_items(engine: Engine, status: Status) -> int:
-    """How many items have ``status`` (an index-only count)."""
-    with engine.connect() as connection:
-        return int(connection.execute(select(func.count()).select_from(QueueItem)
-                                      .where(QueueItem.status == status.value)).scalar_one())
-
-
-class StatusCounts:
-    """:func:`count_items` remembered for ``ttl_s`` seconds: the page header's count costs a
-    scan of the status index (milliseconds at 100,000 items), and may lag that long."""
-
-    def __init__(self, engine: Engine, ttl_s: float = 3.0):
-        self._engine, self._ttl_s = engine, ttl_s
-        self._counts: dict[Status, tuple[float, int]] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, status: Status) -> int:
-        now = time.monotonic()
-        with self._lock:
-            cached = self._counts.get(status)
-        if cached is not None and now - cached[0] < self._ttl_s:
-            return cached[1]
-        count = count_items(self._engine, status)
-        with self._lock:
-            self._counts[status] = (now, count)
-        return count
+            *where_clauses(flt, engine.dialect.name, Lane.NEEDS_LOOK))).scalar_one())

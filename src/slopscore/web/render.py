@@ -16,10 +16,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from slopscore.review.validation import as_utc
+from slopscore.web.reason_chips import reason_view
 from slopscore.web.security import csrf_token
 from slopscore.web.wording import skip_reason_text
 
-__all__ = ["flash", "make_environment", "render", "score_meaning"]
+__all__ = ["flash", "make_environment", "relative_age", "render", "score_meaning"]
 
 TEMPLATES = Path(__file__).resolve().with_name("templates")
 _MAX_FLASH = 5
@@ -65,6 +66,32 @@ def _when(value: datetime | None) -> str:
     return "—" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def relative_age(value: datetime | None, now: datetime) -> str:
+    """How long ago ``value`` was, in a few characters: ``"45 min old"``, ``"3 h old"``,
+    ``"2 d old"`` (``"just now"`` under a minute, ``"in the future"`` past ``now``)."""
+    value = as_utc(value)
+    if value is None:
+        return "—"
+    seconds = (as_utc(now) - value).total_seconds()
+    if seconds < -60:
+        return "in the future"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} old"
+    return "just now"
+
+
+def _iso(value: datetime | None) -> str:
+    value = as_utc(value)
+    return "" if value is None else value.isoformat(timespec="seconds")
+
+
+def _isolated(text: object) -> str:
+    """Text from an uploader for plain-text places (the window title): wrapped in FIRST STRONG
+    ISOLATE ... POP DIRECTIONAL ISOLATE, so its bidirectional controls reorder nothing else."""
+    return "\u2068" + str(text) + "\u2069"
+
+
 def _feature(name: str) -> str:
     return FEATURE_LABELS.get(name, name)
 
@@ -74,8 +101,9 @@ def make_environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(percent=_percent, number=_number, signed=_signed, when=_when,
-                       feature=_feature, score_meaning=score_meaning, skip_reason=skip_reason_text)
-    env.globals["score_meaning"] = score_meaning
+                       feature=_feature, score_meaning=score_meaning, skip_reason=skip_reason_text,
+                       iso=_iso, isolated=_isolated)
+    env.globals.update(score_meaning=score_meaning, relative_age=relative_age, reason_view=reason_view)
     return env
 
 

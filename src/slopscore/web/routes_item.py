@@ -1,5 +1,8 @@
 """The item page, claiming and releasing an item, and the policy's decisions on it.
 
+The page links the previous and next item of the moderator's queue view (the filter and
+order of the queue page it came from, kept in ``back``); after a decision the next one opens.
+
 Opening the page (GET) changes nothing. A moderator claims an item with the page's
 "Claim" button (a POST, at most ``max_open_claims`` at a time) or by deciding it.
 
@@ -31,11 +34,13 @@ from slopscore.review.decisions import (
     release_claim,
 )
 from slopscore.review.ingest import Lane
-from slopscore.review.messages import MAX_MESSAGE_CHARS, concern_text, list_templates, render_message
+from slopscore.review.messages import MAX_MESSAGE_CHARS, list_templates, render_message
+from slopscore.review.policy_concerns import POLICY_CONCERNS, concern_keys, concern_text, suggested_concerns
 from slopscore.review.schema import Action, Status
 from slopscore.review.validation import InvalidInput, ItemNotFound, as_utc, utcnow
 from slopscore.web.auth import CurrentModerator, safe_next
 from slopscore.web.item_query import breakdown, load_item, model_base_rate, nearest_works, recent_works, row_id
+from slopscore.web.queue_nav import filter_of, neighbour, place_of
 from slopscore.web.queue_query import json_texts
 from slopscore.web.render import flash, render
 from slopscore.web.wording import finding_lines, warning_lines
@@ -43,6 +48,10 @@ from slopscore.web.wording import finding_lines, warning_lines
 __all__ = ["router"]
 
 router = APIRouter()
+
+#: The decision keys shown on the item page (shortcuts.js presses the button with that ``data-key``).
+DECISION_KEYS = {Action.NO_CONCERN: "d", Action.NOTIFY: "m", Action.RESOLVED_REPLACED: "r",
+                 Action.RESOLVED_CLARIFIED: "l", Action.ESCALATE: "e"}
 
 
 def safe_back(value: object) -> str:
@@ -63,11 +72,17 @@ def item_page(request: Request, queue_item_id: int, moderator: CurrentModerator,
     reasons, provenance = json_texts(item.reasons), json_texts(item.provenance_reasons)
     templates = list_templates(engine)
     chosen = next((t for t in templates if t.id == template), templates[0] if templates else None)
+    parts, logit = breakdown(item.breakdown)
+    try:  # the moderator's choice (the form), else what the signals that raised the score suggest
+        concerns = concern_keys(request.query_params.getlist("concern")) or suggested_concerns(parts)
+    except InvalidInput:
+        concerns = suggested_concerns(parts)
     message = ""
     if chosen is not None:
-        message = render_message(chosen.body, title=item.title,
-                                 concern=concern_text(reasons, provenance))
-    parts, logit = breakdown(item.breakdown)
+        message = render_message(chosen.body, title=item.title, concern=concern_text(concerns))
+    back = safe_back(back)
+    flt, place = filter_of(back, moderator), place_of(item)
+    following, preceding = (neighbour(engine, flt, place, forward=f) for f in (True, False))
     return render(request, "item.html", {
         "item": item, "reasons": reasons, "provenance": provenance, "tags": _tags(item.tags),
         "findings": finding_lines(item.provenance_findings), "warnings": warning_lines(item.warnings),
@@ -76,15 +91,29 @@ def item_page(request: Request, queue_item_id: int, moderator: CurrentModerator,
         "breakdown": parts, "logit": logit, "claim": claim, "claim_error": claim_error,
         "can_claim": is_open and claim is None and claim_error is None,
         "actions": allowed_actions(item.status) if is_open and claim_error is None else [], "Action": Action,
+        "keys": DECISION_KEYS,
         "templates": templates, "chosen": chosen, "message": message,
+        "concerns": concerns, "policy_concerns": POLICY_CONCERNS,
         "max_message": MAX_MESSAGE_CHARS, "max_note": MAX_NOTE_CHARS,
         "history": item_history(engine, queue_item_id),
         "artist": artist_history(engine, item.artist_id, exclude_queue_item=queue_item_id),
         "nearest": nearest_works(engine, item.nearest_works, item.artist_id),
         "recent": recent_works(engine, item.artist_id, item.item_id),
-        "back": safe_back(back), "Status": Status,
+        "back": back, "Status": Status, "now": utcnow(),
+        "full_url": f"/items/{queue_item_id}/full?back={quote(back, safe='/')}",
+        "next_url": _item_url(following, back) if following else None,
+        "previous_url": _item_url(preceding, back) if preceding else None,
         "artist_url": "/queue?" + urlencode({"artist": item.artist_id or ""}),
     })
+
+
+@router.get("/items/{queue_item_id:int}/full", name="item_full")
+def item_full_view(request: Request, queue_item_id: int, moderator: CurrentModerator, back: str = "/queue"):
+    """The upload at full size (re-encoded and bounded, see :class:`~slopscore.web.images.ImageSize`)."""
+    item = load_item(request.app.state.engine, row_id(queue_item_id))
+    if item is None:
+        raise HTTPException(404)
+    return render(request, "full.html", {"item": item, "item_url": _item_url(queue_item_id, back)})
 
 
 def _claim_state(item, moderator: str) -> tuple[Claim | None, str | None]:
@@ -125,8 +154,16 @@ def decide_item(request: Request, queue_item_id: int, moderator: CurrentModerato
         return _problem(request, 400, "Not recorded", str(exc), queue_item_id)
     except (ClaimConflict, InvalidTransition) as exc:
         return _problem(request, 409, "Not recorded", f"Nothing was recorded: {exc}.", queue_item_id)
-    flash(request, f"Recorded “{chosen.label}” for item {record.item_id} (queue #{queue_item_id}).")
-    return RedirectResponse(safe_back(back), status_code=303)
+    request.app.state.queue_counts.invalidate()
+    back = safe_back(back)
+    item = load_item(engine, queue_item_id)
+    following = neighbour(engine, filter_of(back, moderator), place_of(item)) if item is not None else None
+    done = f"Recorded “{chosen.label}” for item {record.item_id} (queue #{queue_item_id})."
+    if following is None:
+        flash(request, done + " That was the last item in this view.")
+        return RedirectResponse(back, status_code=303)
+    flash(request, done + " This is the next one in your view.")
+    return RedirectResponse(_item_url(following, back), status_code=303)
 
 
 @router.post("/items/{queue_item_id:int}/claim", name="claim")
@@ -140,6 +177,7 @@ def claim(request: Request, queue_item_id: int, moderator: CurrentModerator,
         raise HTTPException(404) from None
     except (ClaimConflict, ClaimLimitReached, InvalidTransition) as exc:
         return _problem(request, 409, "Not claimed", f"Not claimed: {exc}.", queue_item_id)
+    request.app.state.queue_counts.invalidate()
     flash(request, f"You hold queue #{queue_item_id} until {held.until.strftime('%H:%M UTC')}.")
     return RedirectResponse(_item_url(queue_item_id, back), status_code=303)
 
@@ -148,6 +186,7 @@ def claim(request: Request, queue_item_id: int, moderator: CurrentModerator,
 def release_item(request: Request, queue_item_id: int, moderator: CurrentModerator,
                  back: Annotated[str, Form()] = "/queue"):
     if release_claim(request.app.state.engine, row_id(queue_item_id), moderator):
+        request.app.state.queue_counts.invalidate()
         flash(request, f"Released queue #{queue_item_id} for other moderators.")
     return RedirectResponse(safe_back(back), status_code=303)
 

@@ -2,6 +2,9 @@
 
 Above the ranked list, the "needs a look" lane: files that could not be scored but may still
 display, with their count and reason. They never sink to the end of the ranked order.
+
+The header counts what the active filter matches, the reasons among those items per kind
+(:mod:`slopscore.web.queue_counts`), and the page's position ("26–39 of 39").
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from fastapi.responses import RedirectResponse
 
 from slopscore.review.schema import Status
 from slopscore.review.validation import InvalidInput, as_utc, utcnow
+from slopscore.web import queue_counts
 from slopscore.web.auth import CurrentModerator
 from slopscore.web.queue_query import (
     PAGE_SIZES,
@@ -22,7 +26,6 @@ from slopscore.web.queue_query import (
     Lane,
     QueueFilter,
     SortKey,
-    count_needs_look,
     fetch_page,
 )
 from slopscore.web.render import render
@@ -46,6 +49,11 @@ def queue_url(flt: QueueFilter, **changes) -> str:
     return "/queue" + (f"?{urlencode(params)}" if params else "")
 
 
+def _carried(raw: str | None) -> int | None:
+    """The ``at`` of a page link: a page's position, shown only past the exact counts."""
+    return int(raw) if raw and raw.isdigit() and len(raw) <= 9 else None
+
+
 def claimed_now(until: datetime | None, now: datetime) -> bool:
     until = as_utc(until)
     return until is not None and until > now
@@ -61,26 +69,33 @@ def queue_page(request: Request, moderator: CurrentModerator):
     engine = request.app.state.engine
     params = request.query_params
     try:
-        flt = QueueFilter.from_params(params)
+        flt = replace(QueueFilter.from_params(params), viewer=moderator)
         after = Cursor.decode(params.get("after"), flt.sort)
     except InvalidInput as exc:
         return render(request, "error.html", {"title": "Invalid filter", "message": str(exc)}, 400)
     page = fetch_page(engine, flt, after)
-    needs_look, needs_look_count = [], 0
-    if flt.lane is None:
-        needs_look_count = count_needs_look(engine, flt)
-        if needs_look_count and after is None:
-            needs_look = fetch_page(engine, replace(flt, lane=Lane.NEEDS_LOOK, page_size=NEEDS_LOOK_SHOWN)).rows
+    counts = request.app.state.queue_counts(flt)
+    position = request.app.state.queue_counts.position(flt, after, counts.needs_look, _carried(params.get("at")))
+    if flt.lane is Lane.RANKED:  # the header counts what the page lists
+        counts = replace(counts, needs_look=0)
     elif flt.lane is Lane.NEEDS_LOOK:
-        needs_look_count = count_needs_look(engine, flt)
+        counts = replace(counts, ranked=0, reasons=())
+    needs_look, needs_look_count = [], counts.needs_look
+    if flt.lane is None and needs_look_count and after is None:
+        needs_look = fetch_page(engine, replace(flt, lane=Lane.NEEDS_LOOK, page_size=NEEDS_LOOK_SHOWN)).rows
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     next_url = None
     if page.next_cursor:
-        next_url = "/queue?" + urlencode({**flt.params(), "after": page.next_cursor})
+        at = {} if position is None else {"at": str(position + len(page.rows))}
+        next_url = "/queue?" + urlencode({**flt.params(), "after": page.next_cursor, **at})
     return render(request, "queue.html", {
         "flt": flt, "rows": page.rows, "next_url": next_url, "is_first_page": after is None,
         "first_url": queue_url(flt), "here": here, "now": utcnow(), "claimed_now": claimed_now,
-        "total": request.app.state.status_counts(flt.status), "sorts": list(SortKey),
+        "counts": counts, "filtered": flt.mine or any(v is not None for v in (
+            flt.min_score, flt.max_score, flt.reason, flt.artist, flt.lane)),
+        "position": position, "position_exact": f"{queue_counts.POSITION_EXACT:,}",
+        "list_total": counts.needs_look if flt.lane is Lane.NEEDS_LOOK else counts.ranked,
+        "sorts": list(SortKey),
         "sort_urls": {s: queue_url(flt, sort=s) for s in SortKey},
         "statuses": list(Status), "page_sizes": PAGE_SIZES,
         "reason_suggestions": REASON_SUGGESTIONS, "queue_url": queue_url,
