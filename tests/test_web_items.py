@@ -167,7 +167,7 @@ def test_opening_an_item_claims_nothing_claiming_is_a_post_and_the_claim_expires
     assert _claim(bob, item).status_code == 303  # alice's claim ran out
     refused = _decide(alice, item, "no_concern")
     assert refused.status_code == 409 and "claimed by bob" in refused.text
-    assert _decide(bob, item, "escalate").status_code == 303
+    assert _decide(bob, item, "escalate", confirm="yes").status_code == 303
     assert [r.moderator for r in _decisions(engine, item)] == ["bob"]
 
 
@@ -230,7 +230,8 @@ def test_concurrent_http_decisions_record_exactly_one(queue_url, tmp_path):
     def submit():
         barrier.wait()
         codes.append(alice.post(f"/items/{doubled}/decide", follow_redirects=False,
-                                data={"csrf_token": tokens["alice"], "action": "escalate"}).status_code)
+                                data={"csrf_token": tokens["alice"], "action": "escalate",
+                                      "confirm": "yes"}).status_code)
 
     threads = [threading.Thread(target=submit) for _ in range(3)]
     for thread in threads:

@@ -137,7 +137,8 @@ def _tags(raw: str | None) -> list[str]:
 @router.post("/items/{queue_item_id:int}/decide", name="decide")
 def decide_item(request: Request, queue_item_id: int, moderator: CurrentModerator,
                 action: Annotated[str, Form()] = "", message: Annotated[str, Form()] = "",
-                note: Annotated[str, Form()] = "", back: Annotated[str, Form()] = "/queue"):
+                note: Annotated[str, Form()] = "", back: Annotated[str, Form()] = "/queue",
+                confirm: Annotated[str, Form()] = ""):
     engine = request.app.state.engine
     row_id(queue_item_id)
     try:
@@ -145,6 +146,8 @@ def decide_item(request: Request, queue_item_id: int, moderator: CurrentModerato
     except ValueError:
         return _problem(request, 400, "Unknown action", "Choose one of the buttons on the item page.",
                         queue_item_id)
+    if chosen is Action.ESCALATE and confirm != "yes":
+        return _confirm_escalation(request, queue_item_id, note, back)
     try:
         record = decide(engine, queue_item_id, chosen, moderator,
                         message=message if chosen is Action.NOTIFY else None, note=note)
@@ -189,6 +192,20 @@ def release_item(request: Request, queue_item_id: int, moderator: CurrentModerat
         request.app.state.queue_counts.invalidate()
         flash(request, f"Released queue #{queue_item_id} for other moderators.")
     return RedirectResponse(safe_back(back), status_code=303)
+
+
+def _confirm_escalation(request: Request, queue_item_id: int, note: str, back: str):
+    """Escalating (a repeat violation) asks first, and warns when the artist has no earlier
+    confirmed concern; nothing is recorded until the moderator confirms."""
+    engine = request.app.state.engine
+    item = load_item(engine, queue_item_id)
+    if item is None:
+        raise HTTPException(404)
+    history = artist_history(engine, item.artist_id, exclude_queue_item=queue_item_id)
+    return render(request, "confirm_escalate.html", {
+        "item": item, "queue_item_id": queue_item_id, "action": Action.ESCALATE.value,
+        "confirmed": history.confirmed_items, "dismissed": history.dismissed_items,
+        "note": note[:MAX_NOTE_CHARS], "back": safe_back(back), "item_url": _item_url(queue_item_id, back)})
 
 
 def _problem(request: Request, status: int, title: str, message: str, queue_item_id: int):
