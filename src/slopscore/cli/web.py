@@ -153,6 +153,18 @@ def moderator_add(username: Annotated[str, typer.Argument(help="Sign-in name.")]
     typer.echo(f"moderator {username} added")
 
 
+@moderator_app.command("list")
+def moderator_list(db: DbOption = DEFAULT_DB) -> None:
+    """List the moderator accounts: username, active or disabled, created (never a password hash)."""
+    from slopscore.review.accounts import list_moderators
+
+    accounts = list_moderators(_open(db, create=False))
+    for account in accounts:
+        created = account.created_at.strftime("%Y-%m-%d %H:%M") if account.created_at else "?"
+        typer.echo(f"{account.username}\t{'active' if account.active else 'disabled'}\tcreated {created}")
+    typer.echo(f"{len(accounts)} moderator{'s' if len(accounts) != 1 else ''}")
+
+
 @moderator_app.command("passwd")
 def moderator_passwd(username: str, db: DbOption = DEFAULT_DB,
                      password_stdin: PasswordStdin = False) -> None:

@@ -18,6 +18,8 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
@@ -34,6 +36,7 @@ __all__ = [
     "end_sessions",
     "hash_password",
     "is_active",
+    "list_moderators",
     "session_version",
     "set_active",
     "set_password",
@@ -189,3 +192,19 @@ def is_active(engine: Engine, username: str) -> bool:
         active = connection.execute(select(Moderator.active)
                                     .where(Moderator.username == username)).scalar()
     return bool(active)
+
+
+@dataclass(frozen=True)
+class ModeratorInfo:
+    """An account as an admin sees it: never its password hash."""
+
+    username: str
+    active: bool
+    created_at: datetime
+
+
+def list_moderators(engine: Engine) -> list[ModeratorInfo]:
+    """Every moderator account, by username."""
+    query = select(Moderator.username, Moderator.active, Moderator.created_at).order_by(Moderator.username)
+    with engine.connect() as connection:
+        return [ModeratorInfo(row.username, bool(row.active), row.created_at) for row in connection.execute(query)]
