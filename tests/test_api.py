@@ -268,6 +268,22 @@ def test_portfolio_signals_come_from_the_artworks_table(api, platform_frames):
     assert not known["queued"] and pending_items(api.engine) == []
 
 
+def test_an_artists_earlier_works_are_read_once_not_on_every_request(api, platform_frames):
+    new, history = platform_frames
+    artist = history["artist_id"].value_counts().index[0]
+    works = history[history["artist_id"] == artist]
+    upsert_artworks(api.engine, works)
+    submitted = []
+    embed = api.service.batcher.run
+    api.service.batcher.run = lambda sources: submitted.append(len(sources)) or embed(sources)
+    data = open(works.iloc[0]["path"], "rb").read()
+    first = api.one(data, item_id="m1", artist_id=artist).json()
+    again = api.one(data, item_id="m1", artist_id=artist).json()
+    assert submitted == [1 + len(works), 1]  # the second request encodes only its upload
+    assert again["portfolio"] == first["portfolio"]
+    assert abs(again["triage_score"] - first["triage_score"]) <= 1e-9
+
+
 def test_a_broken_item_in_a_batch_costs_that_item_only(api):
     datas = [_png(5), _png(6)[:200], b"GIF89a not really", _png(7)]
     metadata = [{"item_id": f"b{k}", "artist_id": "artist-b", "uploaded_at": TODAY} for k in range(4)]

@@ -168,7 +168,7 @@ def run_embedding_job(
                     skips.write_row([record["item_id"], record["row_number"],
                                      record["skip_reason"], record["detail"]])
     summary.precision = encoder.precision
-    summary.runtime = encoder.choice.describe() if encoder.choice is not None else f"runtime {encoder.runtime}"
+    summary.runtime = encoder.runtime_description
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -135,8 +135,7 @@ class LocalFileAnalyser:
     @property
     def runtime(self) -> str:
         """Which runtime the encoder runs and why (settled by the first encoded batch)."""
-        choice = self.encoder.choice
-        return choice.describe() if choice is not None else f"runtime {self.encoder.runtime}"
+        return self.encoder.runtime_description
 
     @classmethod
     def open(cls, settings: Settings) -> "LocalFileAnalyser":

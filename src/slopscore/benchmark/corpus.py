@@ -193,11 +193,8 @@ def _checked_file(value: object, where: str) -> str:
 
 
 def _sha256(path: Path) -> str:
-    hasher = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(block)
-    return hasher.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _digest(frame: pd.DataFrame) -> str:

@@ -191,6 +191,11 @@ class ImageEncoder:
         return self.choice.runtime if self.choice is not None else self.requested_runtime
 
     @property
+    def runtime_description(self) -> str:
+        """Which runtime encodes and why, in one line (``runtime onnxruntime (measured: ...)``)."""
+        return self.choice.describe() if self.choice is not None else f"runtime {self.runtime}"
+
+    @property
     def precision(self) -> str:
         """``bf16``, ``fp32`` or ``int8``, as currently running."""
         if self._session is not None:

@@ -160,8 +160,5 @@ def _open_clip_id(spec: BackboneSpec) -> str:
 
 
 def _file_digest(path: Path) -> str:
-    hasher = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(block)
-    return hasher.hexdigest()[:16]
+        return hashlib.file_digest(handle, "sha256").hexdigest()[:16]

@@ -33,7 +33,7 @@ from slopscore.evaluation.intervals import wilson_interval
 from slopscore.evaluation.run import EvaluationOutcome, evaluate_scored
 from slopscore.model.registry import alias_version, load_scorer_model, log_evaluation_run, set_alias
 from slopscore.training.promotion_rule import RULE
-from slopscore.training.train import _labelled, evaluation_artifacts, file_digest
+from slopscore.training.train import evaluation_artifacts, file_digest, labelled_items
 
 __all__ = ["RULE", "Check", "ModelResult", "PromotionError", "PromotionOutcome", "Rate", "comparison_lines",
            "promote"]
@@ -122,7 +122,7 @@ def _evaluate(role: str, version: str, manifest: Path, settings: Settings, out_d
         _, encoder = open_encoder(model_settings)
         prepared = prepare_features(manifest, model_settings, out_dir / f"features-{role}", encoder=encoder,
                                     progress=progress)
-        frames[key] = _labelled(prepared.frame)
+        frames[key] = labelled_items(prepared.frame)
     frame = frames[key]
     outcome = evaluate_scored(frame, scorer.score_frame(frame), model_settings, out_dir / role,
                               title=f"{role} {uri} ({scorer.info.model_version}) on {len(frame)} items of {manifest.name}",

@@ -32,7 +32,7 @@ from slopscore.training.calibration_check import calibration_summary
 from slopscore.training.review_threshold import choose_review_threshold
 from slopscore.training.triage_selection import choose_triage
 
-__all__ = ["TrainOutcome", "evaluate_model", "fit_scorer", "evaluation_artifacts", "file_digest", "train",
+__all__ = ["TrainOutcome", "evaluate_model", "fit_scorer", "evaluation_artifacts", "file_digest", "labelled_items", "train",
            "training_digest"]
 
 @dataclass
@@ -48,7 +48,8 @@ class TrainOutcome:
     test_artists: frozenset[str] = frozenset()
 
 
-def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
+def labelled_items(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows with a label and an embedding (what training, evaluation and promotion use)."""
     usable = frame["label"].notna() & frame["embedding"].map(lambda e: e is not None and len(e) > 0)
     return frame[usable].reset_index(drop=True)
 
@@ -63,11 +64,8 @@ def training_digest(frame: pd.DataFrame) -> str:
 
 def file_digest(path: str | os.PathLike[str]) -> str:
     """sha256 of a file's bytes (names the exact manifest a run used)."""
-    hasher = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(block)
-    return hasher.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def evaluation_artifacts(outcome: EvaluationOutcome) -> list[tuple[str, Path]]:
@@ -153,7 +151,7 @@ def train(
     backbone, encoder = open_encoder(settings)
     log(f"backbone: {backbone.backbone_id} — {backbone.description}")
     prepared = prepare_features(manifest, settings, out_dir, encoder=encoder, progress=progress)
-    frame = _labelled(prepared.frame)
+    frame = labelled_items(prepared.frame)
     train_rows, test_rows = _split(frame, settings)
     train_frame, test_frame = frame.iloc[train_rows], frame.iloc[test_rows]
     scorer = fit_scorer(train_frame, settings, backbone)
@@ -218,7 +216,7 @@ def evaluate_model(
     settings = settings.with_backbone(scorer.info.backbone)
     _, encoder = open_encoder(settings)
     prepared = prepare_features(manifest, settings, out_dir, encoder=encoder, progress=progress)
-    frame = _labelled(prepared.frame)
+    frame = labelled_items(prepared.frame)
     scored = scorer.score_frame(frame)  # what model.predict does, without the signature's notices
     outcome = evaluate_scored(frame, scored, settings, out_dir,
                               title=f"slopscore evaluation of {model_uri} on {len(frame)} items",

@@ -26,7 +26,8 @@ __all__ = ["BodySizeLimit", "RateLimiter", "authenticated_client", "charge"]
 class BodySizeLimit:
     """Refuse request bodies over ``max_bytes`` with a JSON 413: at once when ``Content-Length``
     says so, else as soon as the streamed body passes the limit (the route's error handler
-    answers then, so the answer is the same JSON)."""
+    answers then, so the answer is the same JSON). FastAPI's own ``max_body_size`` answers a
+    streamed body in plain text, outside the API's error shape."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app

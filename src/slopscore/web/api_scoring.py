@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,6 +39,20 @@ from slopscore.web.api_batcher import MicroBatcher
 from slopscore.web.api_uploads import Upload
 
 __all__ = ["UploadScorer"]
+
+
+#: History files whose per-file result is remembered in this process, so an artist's earlier
+#: works are read and hashed once, not on every request (keyed by path, mtime and size).
+HISTORY_MEMO_FILES = 50_000
+
+
+def _file_key(path: str) -> tuple | None:
+    """``(path, mtime_ns, size)`` of a history file, or None when it cannot be stat'ed."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return path, info.st_mtime_ns, info.st_size
 
 
 class UploadScorer:
@@ -86,6 +101,7 @@ class UploadScorer:
         self.queue = QueueWriter(engine)
         self.batcher = MicroBatcher(self._embed, max_items=max(64, self.settings.embedding.batch_size),
                                     max_wait_s=max_wait_s)
+        self._history: OrderedDict[tuple, EmbedResult] = OrderedDict()
         register_model_version(engine, scorer.info.model_version, scorer.info.backbone_id,
                                scorer.info.reference_histogram, scorer.info.base_rate)
         # A request's matrices are small: NumPy's BLAS threads only wake and contend with the
@@ -116,8 +132,22 @@ class UploadScorer:
         rows = [u.row for u in uploads]
         history = await run_in_threadpool(earlier_works, self.engine, {r.artist_id for r in rows},
                                           {r.item_id for r in rows}, self.max_history)
-        results = await self.batcher.submit([u.data for u in uploads] + [h.path for h in history])
+        keys = [_file_key(h.path) for h in history]
+        known = {i: self._history[k] for i, k in enumerate(keys) if k in self._history}
+        missing = [i for i in range(len(history)) if i not in known]
+        results = await self.batcher.submit([u.data for u in uploads] + [history[i].path for i in missing])
+        fresh = dict(zip(missing, results[len(uploads):]))
+        self._remember({keys[i]: fresh[i] for i in missing if keys[i] is not None})
+        results = results[:len(uploads)] + [known[i] if i in known else fresh[i] for i in range(len(history))]
         return await run_in_threadpool(self._finish, uploads, history, results, write_to_queue)
+
+    def _remember(self, results: dict[tuple, EmbedResult]) -> None:
+        """Keep history files' results (their embeddings stay in the cache), newest use last."""
+        for key in results:
+            self._history[key] = results[key]
+            self._history.move_to_end(key)
+        while len(self._history) > HISTORY_MEMO_FILES:
+            self._history.popitem(last=False)
 
     def _finish(self, uploads: Sequence[Upload], history, results: list[EmbedResult],
                 write_to_queue: bool) -> pd.DataFrame:
