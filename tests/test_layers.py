@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("evaluation",),
     ("training",),
     ("review", "benchmark"),
+    ("delivery",),
     ("web", "analytics", "terminal"),
     ("demo",),
     ("cli",),

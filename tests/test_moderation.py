@@ -77,14 +77,17 @@ def test_passwords_are_salted_scrypt_hashes_never_the_password(tmp_path):
     assert authenticate(engine, "alice", PASSWORD) is None
 
 
-def test_the_policys_state_machine_has_no_removal_and_decided_items_are_final():
+def test_the_policys_state_machine_has_no_removal_and_decided_items_only_reopen():
     assert allowed_actions("pending") == [Action.NO_CONCERN, Action.NOTIFY, Action.ESCALATE]
     assert allowed_actions("notified") == [Action.RESOLVED_REPLACED, Action.RESOLVED_CLARIFIED,
-                                           Action.ESCALATE]
-    for final in ("dismissed", "resolved", "escalated", "no-such-status"):
-        assert allowed_actions(final) == []
+                                           Action.ESCALATE, Action.REOPEN]
+    assert allowed_actions("reply_received") == [Action.NOTIFY, Action.RESOLVED_REPLACED,
+                                                 Action.RESOLVED_CLARIFIED, Action.ESCALATE, Action.REOPEN]
+    for final in ("dismissed", "resolved", "escalated"):
+        assert allowed_actions(final) == [Action.REOPEN]
+    assert allowed_actions("no-such-status") == []
     assert {a.value for a in Action} == {"no_concern", "notify", "resolved_replaced",
-                                         "resolved_clarified", "escalate"}
+                                         "resolved_clarified", "escalate", "reopen"}
 
 
 def test_decisions_follow_the_state_machine_and_validate_their_text(tmp_path):

@@ -48,7 +48,7 @@ def test_moderator_accounts_are_managed_from_the_command_line(tmp_path):
     assert authenticate(engine, "alice", "another long password") is None
     assert runner.invoke(app, ["moderator", "enable", "ghost", "--db", db]).exit_code == 2
     listed = runner.invoke(app, ["moderator", "list", "--db", db])
-    assert listed.exit_code == 0 and listed.output.splitlines()[0].startswith("alice\tdisabled\tcreated 20")
+    assert listed.exit_code == 0 and listed.output.splitlines()[0].startswith("alice\tmoderator\tdisabled\tcreated 20")
     assert "1 moderator" in listed.output and "scrypt" not in listed.output
     assert runner.invoke(app, ["moderator", "list", "--db", f"sqlite:///{tmp_path / 'typo.db'}"]).exit_code == 2
 

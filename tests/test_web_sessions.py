@@ -54,7 +54,7 @@ def test_logout_ends_every_session_of_the_account_and_a_copied_cookie(queue_url,
 
 @pytest.mark.parametrize("change", ["password", "disable-enable"])
 def test_a_password_change_or_disable_enable_ends_existing_sessions(tmp_path, change):
-    engine, app = make_app(f"sqlite:///{tmp_path / 'q.db'}", tmp_path, n=1)
+    engine, app = make_app(f"sqlite:///{tmp_path / 'q.db'}", tmp_path, n=1, admins=("alice", "bob"))
     client = signed_in(app, "alice")
     stolen = client.cookies[SESSION_COOKIE]
     if change == "password":

@@ -62,14 +62,16 @@ def add_artworks(engine, rows: list[dict]) -> None:
         connection.execute(insert(Artwork), rows)
 
 
-def make_app(url: str, tmp_path: Path, n: int = 6, *, moderators=("alice", "bob"), **app_options):
-    """An app over a migrated database with ``n`` pending items and signed-up moderators."""
+def make_app(url: str, tmp_path: Path, n: int = 6, *, moderators=("alice", "bob"), admins=("alice",),
+             **app_options):
+    """An app over a migrated database with ``n`` pending items and signed-up accounts (those
+    in ``admins`` are admins, the others moderators)."""
     engine = open_queue(url)
     paths = write_images(tmp_path / "media")
     if n:
         upsert_scores(engine, scored_frame(paths, n))
     for name in moderators:
-        create_moderator(engine, name, PASSWORD)
+        create_moderator(engine, name, PASSWORD, role="admin" if name in admins else "moderator")
     return engine, create_app(engine, secret_key=SECRET, **app_options)
 
 

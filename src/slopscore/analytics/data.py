@@ -241,11 +241,16 @@ def load_queue_data(engine: Engine, *, since: date | datetime | str | None = Non
 
 
 def _with_outcomes(reviewed: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Outcome from the latest action (the stored outcome when the action is unknown)."""
+    """Outcome from the latest action (the stored outcome when the action is unknown).
+
+    Items whose latest decision reopened them are not reviewed (they wait for a new
+    decision) and are left out without counting as unrecognised.
+    """
     outcome = reviewed["action"].map(_OUTCOME_OF_ACTION).astype(object)
     stored = reviewed["outcome"].where(reviewed["outcome"].isin(_OUTCOMES), None)
     outcome = outcome.where(outcome.notna(), stored)
-    known = outcome.notna()
+    reopened = outcome == Outcome.REOPENED.value
+    known = outcome.notna() & ~reopened
     reviewed = reviewed[known].copy()
     reviewed["outcome"] = outcome[known].astype(object)
     reviewed["confirmed"] = (reviewed["outcome"] == Outcome.CONFIRMED.value).astype(bool)
@@ -261,4 +266,4 @@ def _with_outcomes(reviewed: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     else:
         reviewed["week"] = pd.Series(dtype=object)
         reviewed["week_start"] = pd.Series(dtype=object)
-    return reviewed.drop(columns=["decision_score"]).reset_index(drop=True), int((~known).sum())
+    return reviewed.drop(columns=["decision_score"]).reset_index(drop=True), int((~known & ~reopened).sum())

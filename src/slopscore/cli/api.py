@@ -77,7 +77,8 @@ def api(
     uvicorn.Server(server_config(app, host=host, port=port, access_log=access_log)).run()
 
 
-key_app = typer.Typer(help="API keys of the scoring API's clients (only a hash is stored).", no_args_is_help=True)
+key_app = typer.Typer(help="API keys of the platform's integrations: the scoring API and members' replies to "
+                                 "slopscore serve (only a hash is stored).", no_args_is_help=True)
 
 
 @key_app.command("add")

@@ -296,13 +296,14 @@ def backbones(weights_dir: WeightsDirOption = None) -> None:
 def _register_command_groups() -> None:
     """Commands that live in their own modules (moderation web app, analyst report, benchmark, promote,
     scoring API)."""
-    from slopscore.cli import api, benchmark, promote, report, web
+    from slopscore.cli import api, benchmark, outbox, promote, report, web
 
     web.register(app)
     api.register(app)
     report.register(app)
     benchmark.register(app)
     promote.register(app)
+    outbox.register(app)
 
 
 _register_command_groups()

@@ -10,7 +10,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -103,9 +103,24 @@ def serve(
     secure_cookies: Annotated[bool, typer.Option("--secure-cookies", help="Mark the session cookie Secure (serve behind HTTPS).")] = False,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request.")] = True,
     create: CreateOption = False,
+    webhook_url: Annotated[Optional[str], typer.Option("--webhook-url", envvar="SLOPSCORE_WEBHOOK_URL", help="Deliver members' messages from the outbox to this platform endpoint while serving (signed; see slopscore outbox).")] = None,
+    webhook_secret_file: Annotated[Optional[Path], typer.Option("--webhook-secret-file", envvar="SLOPSCORE_WEBHOOK_SECRET_FILE", dir_okay=False, help="File holding the webhook's shared signing secret (at least 32 bytes).")] = None,
 ) -> None:
-    """Serve the moderator review web app (queue, items, the policy's steps; no removal)."""
+    """Serve the moderator review web app (queue, items, the policy's steps; no removal).
+
+    With ``--webhook-url``, a background worker delivers the outbox's messages to the
+    platform (as ``slopscore outbox deliver --watch`` would); without it, messages wait in
+    the outbox for that command.
+    """
     engine = _open(db, create=create)
+    worker = None
+    if webhook_url:
+        from slopscore.cli.outbox import delivery_config
+        from slopscore.delivery.worker import DeliveryWorker
+
+        if webhook_secret_file is None:
+            _fail("--webhook-url needs --webhook-secret-file (the shared signing secret)")
+        worker = DeliveryWorker(engine, delivery_config(webhook_url, webhook_secret_file))
     import uvicorn
     from sqlalchemy import func, select
 
@@ -117,7 +132,7 @@ def serve(
     key, origin = secret_key_for(db)
     app = create_app(engine, secret_key=key, claim_seconds=max(1, round(claim_minutes * 60)),
                      secure_cookies=secure_cookies, max_open_claims=max_open_claims,
-                     idle_seconds=min(12 * 3600, max(60, round(idle_minutes * 60))))
+                     idle_seconds=min(12 * 3600, max(60, round(idle_minutes * 60))), delivery_worker=worker)
     with engine.connect() as connection:
         n_items = connection.execute(select(func.count()).select_from(QueueItem)).scalar_one()
         n_mods = connection.execute(select(func.count()).select_from(Moderator)).scalar_one()
@@ -129,8 +144,17 @@ def serve(
         typer.secho("warning: listening beyond loopback without --secure-cookies; put HTTPS in front",
                     err=True, fg=typer.colors.YELLOW)
     typer.echo(f"open http://{host}:{port}/ (Ctrl+C stops)")
-    uvicorn.Server(server_config(app, host=host, port=port, forwarded_allow_ips=forwarded_allow_ips,
-                                 access_log=access_log)).run()
+    if worker is not None:
+        typer.echo(f"delivering members' messages to {worker.config.webhook_url}")
+        worker.start()
+    else:
+        typer.echo("no --webhook-url: members' messages wait in the outbox (slopscore outbox deliver)")
+    try:
+        uvicorn.Server(server_config(app, host=host, port=port, forwarded_allow_ips=forwarded_allow_ips,
+                                     access_log=access_log)).run()
+    finally:
+        if worker is not None:
+            worker.stop()
 
 
 moderator_app = typer.Typer(help="Moderator accounts (passwords are stored as salted scrypt hashes).",
@@ -140,28 +164,31 @@ moderator_app = typer.Typer(help="Moderator accounts (passwords are stored as sa
 @moderator_app.command("add")
 def moderator_add(username: Annotated[str, typer.Argument(help="Sign-in name.")],
                   db: DbOption = DEFAULT_DB, password_stdin: PasswordStdin = False,
-                  create: CreateOption = False) -> None:
-    """Create a moderator account; the password is asked for (hidden) or read from stdin."""
+                  create: CreateOption = False,
+                  role: Annotated[str, typer.Option(help="moderator (decides) or admin (also manages "
+                                                         "templates and accounts).")] = "moderator") -> None:
+    """Create an account; the password is asked for (hidden) or read from stdin."""
     from slopscore.review.accounts import create_moderator
     from slopscore.review.validation import InvalidInput
 
     engine = _open(db, create=create)
     try:
-        create_moderator(engine, username, _read_password(password_stdin))
+        create_moderator(engine, username, _read_password(password_stdin), role=role)
     except InvalidInput as exc:
         _fail(str(exc))
-    typer.echo(f"moderator {username} added")
+    typer.echo(f"{role if role in ('moderator', 'admin') else 'account'} {username} added")
 
 
 @moderator_app.command("list")
 def moderator_list(db: DbOption = DEFAULT_DB) -> None:
-    """List the moderator accounts: username, active or disabled, created (never a password hash)."""
+    """List the accounts: username, role, active or disabled, created (never a password hash)."""
     from slopscore.review.accounts import list_moderators
 
     accounts = list_moderators(_open(db, create=False))
     for account in accounts:
         created = account.created_at.strftime("%Y-%m-%d %H:%M") if account.created_at else "?"
-        typer.echo(f"{account.username}\t{'active' if account.active else 'disabled'}\tcreated {created}")
+        typer.echo(f"{account.username}\t{account.role.value}\t{'active' if account.active else 'disabled'}"
+                   f"\tcreated {created}")
     typer.echo(f"{len(accounts)} moderator{'s' if len(accounts) != 1 else ''}")
 
 
@@ -181,14 +208,28 @@ def moderator_passwd(username: str, db: DbOption = DEFAULT_DB,
 
 
 def _set_active(username: str, db: str, active: bool) -> None:
-    from slopscore.review.accounts import set_active
+    from slopscore.review.accounts import LastAdmin, set_active
     from slopscore.review.validation import ItemNotFound
 
     try:
         set_active(_open(db), username, active)
-    except ItemNotFound as exc:
+    except (ItemNotFound, LastAdmin) as exc:
         _fail(str(exc))
     typer.echo(f"moderator {username} {'enabled' if active else 'disabled'}")
+
+
+@moderator_app.command("role")
+def moderator_role(username: str, role: Annotated[str, typer.Argument(help="moderator or admin.")],
+                   db: DbOption = DEFAULT_DB) -> None:
+    """Make an account a moderator (decides) or an admin (also manages templates and accounts)."""
+    from slopscore.review.accounts import LastAdmin, set_role
+    from slopscore.review.validation import InvalidInput, ItemNotFound
+
+    try:
+        set_role(_open(db), username, role)
+    except (InvalidInput, ItemNotFound, LastAdmin) as exc:
+        _fail(str(exc))
+    typer.echo(f"{username} is now {role}")
 
 
 @moderator_app.command("disable")

@@ -130,13 +130,14 @@ def _held_out_history(history: Path, artists: frozenset[str], folder: Path) -> P
 
 
 def _demo_moderator(database) -> str:
-    """A ``demo`` moderator account with a fresh random password (printed once)."""
+    """A ``demo`` admin account (it decides and manages templates and accounts) with a fresh
+    random password (printed once)."""
     from slopscore.review.accounts import create_moderator, set_password
     from slopscore.review.validation import InvalidInput
 
     password = secrets.token_urlsafe(12)
     try:
-        create_moderator(database, "demo", password)
+        create_moderator(database, "demo", password, role="admin")
     except InvalidInput:  # a rerun over an earlier demo: same account, new password
         set_password(database, "demo", password)
     return password

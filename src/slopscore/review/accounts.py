@@ -9,6 +9,10 @@ Each account has a session version (:func:`session_version`); the web app signs 
 session at the current one and ends sessions that hold an older one. Logout
 (:func:`end_sessions`), a password change and disabling or enabling raise it, so every
 existing session of the account ends at its next request.
+
+Each account has a :class:`~slopscore.review.schema.Role`: moderators decide; admins also
+manage message templates and accounts. The last active admin can be neither disabled nor
+made a moderator, so an installation always keeps someone who can manage it.
 """
 
 from __future__ import annotations
@@ -21,25 +25,30 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from slopscore.review.schema import Moderator
-from slopscore.review.validation import InvalidInput, ItemNotFound, utcnow
+from slopscore.review.schema import Moderator, Role
+from slopscore.review.validation import InvalidInput, ItemNotFound, ModerationError, as_utc, utcnow
 
 __all__ = [
+    "LastAdmin",
     "MAX_PASSWORD_CHARS",
     "MIN_PASSWORD_CHARS",
+    "ModeratorInfo",
+    "SessionAccount",
     "authenticate",
     "create_moderator",
     "end_sessions",
     "hash_password",
     "is_active",
     "list_moderators",
+    "session_account",
     "session_version",
     "set_active",
     "set_password",
+    "set_role",
     "verify_password",
 ]
 
@@ -111,17 +120,31 @@ def _dummy_hash() -> str:
 # ---------------------------------------------------------------- accounts
 
 
-def create_moderator(engine: Engine, username: str, password: str) -> None:
-    """Add an active moderator account with a hashed password.
+class LastAdmin(ModerationError):
+    """The change would leave no active admin."""
+
+    def __init__(self, username: str):
+        super().__init__(f"{username} is the last active admin; make another account an admin first")
+
+
+def _role(role: object) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        raise InvalidInput(f"a role is one of {', '.join(r.value for r in Role)}") from None
+
+
+def create_moderator(engine: Engine, username: str, password: str, role: Role | str = Role.MODERATOR) -> None:
+    """Add an active account with a hashed password (a moderator unless ``role`` says admin).
 
     Raises
     ------
     InvalidInput
-        Bad username or password, or the username is taken.
+        Bad username, password or role, or the username is taken.
     """
     username = _username(username)
     record = {"username": username, "password_hash": hash_password(password),
-              "created_at": utcnow(), "active": True}
+              "created_at": utcnow(), "active": True, "role": _role(role).value}
     try:
         with engine.begin() as connection:
             connection.execute(insert(Moderator).values(record))
@@ -143,14 +166,63 @@ def set_password(engine: Engine, username: str, password: str) -> None:
         raise ItemNotFound(f"no moderator {username!r}")
 
 
+def _other_active_admins(username: str):
+    """A scalar subquery: active admins other than ``username``."""
+    return (select(func.count()).select_from(Moderator)
+            .where(Moderator.role == Role.ADMIN.value, Moderator.active.is_(True), Moderator.username != username)
+            .scalar_subquery())
+
+
+def _update_account(engine: Engine, username: str, values: dict, *, keeps_admin: bool) -> None:
+    """Update one account; unless ``keeps_admin``, only while another active admin remains
+    or the account is no active admin. The active admins' rows are locked first (``FOR
+    UPDATE`` on PostgreSQL; SQLite serialises writers), so two admins demoting each other
+    at once cannot both succeed."""
+    where = [Moderator.username == username]
+    if not keeps_admin:
+        where.append((Moderator.role != Role.ADMIN.value) | Moderator.active.is_(False)
+                     | (_other_active_admins(username) > 0))
+    with engine.begin() as connection:
+        if not keeps_admin:
+            connection.execute(select(Moderator.id).where(Moderator.role == Role.ADMIN.value,
+                                                          Moderator.active.is_(True)).with_for_update()).all()
+        if connection.execute(update(Moderator).where(*where).values(values)).rowcount == 1:
+            return
+        exists = connection.execute(select(Moderator.id).where(Moderator.username == username)).first()
+    if exists is None:
+        raise ItemNotFound(f"no moderator {username!r}")
+    raise LastAdmin(username)
+
+
 def set_active(engine: Engine, username: str, active: bool) -> None:
     """Enable or disable an account (disabled accounts cannot log in). Either way the
-    account's existing sessions end: a re-enabled account signs in afresh."""
-    with engine.begin() as connection:
-        result = connection.execute(update(Moderator).where(Moderator.username == username)
-                                    .values(active=bool(active), session_version=_NEXT_SESSION_VERSION))
-    if result.rowcount != 1:
-        raise ItemNotFound(f"no moderator {username!r}")
+    account's existing sessions end: a re-enabled account signs in afresh.
+
+    Raises
+    ------
+    ItemNotFound
+        No such account.
+    LastAdmin
+        Disabling the last active admin.
+    """
+    _update_account(engine, username, {"active": bool(active), "session_version": _NEXT_SESSION_VERSION},
+                    keeps_admin=bool(active))
+
+
+def set_role(engine: Engine, username: str, role: Role | str) -> None:
+    """Make an account a moderator or an admin (takes effect at its next request).
+
+    Raises
+    ------
+    InvalidInput
+        Unknown role.
+    ItemNotFound
+        No such account.
+    LastAdmin
+        Making the last active admin a moderator.
+    """
+    role = _role(role)
+    _update_account(engine, username, {"role": role.value}, keeps_admin=role is Role.ADMIN)
 
 
 def authenticate(engine: Engine, username: str, password: str) -> str | None:
@@ -177,6 +249,24 @@ def end_sessions(engine: Engine, username: str) -> None:
                            .values(session_version=_NEXT_SESSION_VERSION))
 
 
+@dataclass(frozen=True)
+class SessionAccount:
+    """What every signed-in request checks: the session version and the account's role."""
+
+    session_version: int
+    role: Role
+
+
+def session_account(engine: Engine, username: str) -> SessionAccount | None:
+    """The account's session version and role, or None when it is unknown or disabled."""
+    with engine.connect() as connection:
+        row = connection.execute(select(Moderator.active, Moderator.session_version, Moderator.role)
+                                 .where(Moderator.username == username)).first()
+    if row is None or not row.active:
+        return None
+    return SessionAccount(int(row.session_version), Role(row.role))
+
+
 def session_version(engine: Engine, username: str) -> int | None:
     """The account's current session version, or None when it is unknown or disabled
     (checked on every signed-in request)."""
@@ -201,10 +291,13 @@ class ModeratorInfo:
     username: str
     active: bool
     created_at: datetime
+    role: Role = Role.MODERATOR
 
 
 def list_moderators(engine: Engine) -> list[ModeratorInfo]:
-    """Every moderator account, by username."""
-    query = select(Moderator.username, Moderator.active, Moderator.created_at).order_by(Moderator.username)
+    """Every account, by username."""
+    query = select(Moderator.username, Moderator.active, Moderator.created_at, Moderator.role) \
+        .order_by(Moderator.username)
     with engine.connect() as connection:
-        return [ModeratorInfo(row.username, bool(row.active), row.created_at) for row in connection.execute(query)]
+        return [ModeratorInfo(row.username, bool(row.active), as_utc(row.created_at), Role(row.role))
+                for row in connection.execute(query)]

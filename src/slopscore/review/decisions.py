@@ -3,9 +3,11 @@
 The policy's enforcement is human and gentle. A moderator dismisses an item ("no
 concern"), notifies the member privately (explaining the concern and asking for
 replacement media or a clarification), records how that was resolved, or escalates
-a repeat violation. Nothing here removes, hides, demotes or deletes anything: a
-decision changes an item's review ``status`` and appends one row to the audit log
-(:class:`~slopscore.review.schema.Decision`), which is never updated or deleted.
+a repeat violation; any decision can be reopened with a reason. Nothing here removes,
+hides, demotes or deletes anything: a decision changes an item's review ``status`` and
+appends one row to the audit log (:class:`~slopscore.review.schema.Decision`), which is
+never updated or deleted. A ``notify`` decision also writes its message to the outbox
+(:mod:`slopscore.review.outbox`) in the same transaction.
 
 Two moderators can never both decide one item. A moderator *claims* an item for a
 while by asking to (:func:`claim_item`, the item page's "Claim" button; opening the page
@@ -27,6 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 
 from slopscore.review.messages import MAX_MESSAGE_CHARS
+from slopscore.review.outbox import queue_member_message, withdraw_queued
 from slopscore.review.schema import Action, Decision, Outcome, QueueItem, Status
 from slopscore.review.validation import (
     InvalidInput,
@@ -67,17 +70,19 @@ DEFAULT_MAX_OPEN_CLAIMS = 5
 MAX_CLAIM_SECONDS = 24 * 3600
 MAX_NOTE_CHARS = 2000
 
-#: The statuses each action may be taken from (the policy's state machine). Decided
-#: items (dismissed, resolved, escalated) take no further action.
+#: The statuses each action may be taken from (the policy's state machine). Decided items
+#: (dismissed, resolved, escalated) take no further action until a moderator reopens them.
 ALLOWED_FROM: dict[Action, frozenset[Status]] = {
     Action.NO_CONCERN: frozenset({Status.PENDING}),
-    Action.NOTIFY: frozenset({Status.PENDING}),
-    Action.ESCALATE: frozenset({Status.PENDING, Status.NOTIFIED}),
-    Action.RESOLVED_REPLACED: frozenset({Status.NOTIFIED}),
-    Action.RESOLVED_CLARIFIED: frozenset({Status.NOTIFIED}),
+    Action.NOTIFY: frozenset({Status.PENDING, Status.REPLY_RECEIVED}),
+    Action.ESCALATE: frozenset({Status.PENDING, Status.NOTIFIED, Status.REPLY_RECEIVED}),
+    Action.RESOLVED_REPLACED: frozenset({Status.NOTIFIED, Status.REPLY_RECEIVED}),
+    Action.RESOLVED_CLARIFIED: frozenset({Status.NOTIFIED, Status.REPLY_RECEIVED}),
+    Action.REOPEN: frozenset({Status.NOTIFIED, Status.REPLY_RECEIVED, Status.DISMISSED,
+                              Status.RESOLVED, Status.ESCALATED}),
 }
 #: Statuses in which an item can still be claimed and decided.
-OPEN_STATUSES = frozenset({Status.PENDING, Status.NOTIFIED})
+OPEN_STATUSES = frozenset({Status.PENDING, Status.NOTIFIED, Status.REPLY_RECEIVED})
 
 
 class InvalidTransition(ModerationError):
@@ -241,8 +246,10 @@ def decide(engine: Engine, queue_item_id: int, action: Action | str, moderator: 
     ----------
     action : Action or str
         One of the policy's steps. ``notify`` requires ``message``: the private text
-        sent to the member (at most :data:`~slopscore.review.messages.MAX_MESSAGE_CHARS`);
-        other actions take none.
+        for the member (at most :data:`~slopscore.review.messages.MAX_MESSAGE_CHARS`),
+        written to the outbox in the same transaction; other actions take none.
+        ``reopen`` requires ``note`` (the reason), returns the item to ``pending`` and
+        withdraws its undelivered messages; the earlier decisions stay in the log.
     note : str, optional
         The moderator's internal note (at most :data:`MAX_NOTE_CHARS`).
 
@@ -263,7 +270,8 @@ def decide(engine: Engine, queue_item_id: int, action: Action | str, moderator: 
         raise InvalidInput(f"{action.label!r} sends no message")
     else:
         message = None
-    note = clean_text(note, "note", MAX_NOTE_CHARS)
+    note = clean_text(note, "note" if action is not Action.REOPEN else "reason for reopening",
+                      MAX_NOTE_CHARS, required=action is Action.REOPEN)
     now = now or utcnow()
     allowed = [s.value for s in ALLOWED_FROM[action]]
     with engine.begin() as connection:
@@ -286,6 +294,11 @@ def decide(engine: Engine, queue_item_id: int, action: Action | str, moderator: 
                   "p_ai": item.p_ai, "message": message, "note": note}
         decision_id = connection.execute(insert(Decision).values(values)
                                          .returning(Decision.id)).scalar_one()
+        if action is Action.NOTIFY:
+            queue_member_message(connection, decision_id=decision_id, queue_item_id=queue_item_id,
+                                 item_id=item.item_id, artist_id=item.artist_id, text=message, now=now)
+        elif action is Action.REOPEN:
+            withdraw_queued(connection, queue_item_id)
     return DecisionRecord(id=decision_id, **{**values, "action": action, "outcome": action.outcome})
 
 

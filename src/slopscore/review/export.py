@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from slopscore.batch.csv_cells import defuse_frame
 from slopscore.review.decisions import latest_per_item
-from slopscore.review.schema import QueueItem
+from slopscore.review.schema import Outcome, QueueItem
 from slopscore.review.validation import InvalidInput, as_utc
 
 __all__ = ["EXPORT_COLUMNS", "export_decisions", "latest_decisions"]
@@ -33,7 +33,8 @@ def latest_decisions(engine: Engine):
     :data:`EXPORT_COLUMNS`, oldest decision first).
 
     ``review_outcome`` is ``confirmed`` (a reviewer confirmed a policy concern) or
-    ``dismissed`` (no concern, or the member's clarification cleared it).
+    ``dismissed`` (no concern, or the member's clarification cleared it). An upload whose
+    latest decision reopened it has no label until it is decided again.
     """
     import pandas as pd
 
@@ -44,7 +45,7 @@ def latest_decisions(engine: Engine):
                ranked.c.decided_at, ranked.c.model_version, QueueItem.title, QueueItem.tags,
                QueueItem.declared_ai, QueueItem.has_process_notes)
         .join(QueueItem, QueueItem.id == ranked.c.queue_item_id)
-        .where(ranked.c.rank == 1)
+        .where(ranked.c.rank == 1, ranked.c.outcome != Outcome.REOPENED.value)
         .order_by(ranked.c.decided_at, ranked.c.id)
     )
     with engine.connect() as connection:

@@ -4,8 +4,8 @@ A moderator who notifies a member picks a template, which :func:`render_message`
 fills with the upload's title and the concerns the moderator chose, in the policy's words
 (:mod:`slopscore.review.policy_concerns`: never the model's internals);
 they may edit the result before sending it with
-:func:`~slopscore.review.decisions.decide`. Templates are added and edited, never
-deleted.
+:func:`~slopscore.review.decisions.decide`. Templates are added and edited (by admins),
+never deleted, and every saved text is kept as a numbered version (:func:`template_history`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from slopscore.review.schema import MessageTemplate
+from slopscore.review.schema import MessageTemplate, TemplateVersion
 from slopscore.review.validation import InvalidInput, ItemNotFound, as_utc, clean_text, utcnow
 
 __all__ = [
@@ -26,9 +26,11 @@ __all__ = [
     "MAX_TEMPLATE_CHARS",
     "MAX_TEMPLATE_NAME_CHARS",
     "TemplateRecord",
+    "TemplateVersionRecord",
     "list_templates",
     "render_message",
     "save_template",
+    "template_history",
 ]
 
 #: The longest message a member is sent (:func:`render_message` cuts to it; ``decide`` checks it).
@@ -46,13 +48,26 @@ class TemplateRecord:
     body: str
     updated_at: datetime
     updated_by: str | None
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class TemplateVersionRecord:
+    """One saved text of a template (``version`` 1 is the first)."""
+
+    template_id: int
+    version: int
+    name: str
+    body: str
+    saved_at: datetime
+    saved_by: str | None
 
 
 # ---------------------------------------------------------------- message templates
 
 
 def _template_record(row) -> TemplateRecord:
-    return TemplateRecord(row.id, row.name, row.body, as_utc(row.updated_at), row.updated_by)
+    return TemplateRecord(row.id, row.name, row.body, as_utc(row.updated_at), row.updated_by, row.version)
 
 
 def list_templates(engine: Engine) -> list[TemplateRecord]:
@@ -65,6 +80,9 @@ def list_templates(engine: Engine) -> list[TemplateRecord]:
 def save_template(engine: Engine, name: str, body: str, moderator: str,
                   template_id: int | None = None) -> TemplateRecord:
     """Create a template (``template_id`` None) or edit one; there is no deletion.
+
+    Each save appends a :class:`~slopscore.review.schema.TemplateVersion` (the template's
+    history) in the same transaction and raises the template's ``version``.
 
     Raises
     ------
@@ -79,14 +97,31 @@ def save_template(engine: Engine, name: str, body: str, moderator: str,
     try:
         with engine.begin() as connection:
             if template_id is None:
-                template_id = connection.execute(insert(MessageTemplate).values(values)
-                                                 .returning(MessageTemplate.id)).scalar_one()
-            elif connection.execute(update(MessageTemplate).where(MessageTemplate.id == template_id)
-                                    .values(values)).rowcount != 1:
-                raise ItemNotFound(f"no message template {template_id}")
+                template_id, version = connection.execute(
+                    insert(MessageTemplate).values({**values, "version": 1})
+                    .returning(MessageTemplate.id, MessageTemplate.version)).one()
+            else:
+                saved = connection.execute(
+                    update(MessageTemplate).where(MessageTemplate.id == template_id)
+                    .values({**values, "version": MessageTemplate.version + 1}).returning(MessageTemplate.version)).all()
+                if len(saved) != 1:
+                    raise ItemNotFound(f"no message template {template_id}")
+                version = saved[0].version
+            connection.execute(insert(TemplateVersion).values(
+                template_id=template_id, version=version, name=name, body=body,
+                saved_at=values["updated_at"], saved_by=moderator))
     except IntegrityError:
         raise InvalidInput(f"a template named {name!r} already exists") from None
-    return TemplateRecord(template_id, name, body, values["updated_at"], moderator)
+    return TemplateRecord(template_id, name, body, values["updated_at"], moderator, version)
+
+
+def template_history(engine: Engine, template_id: int, limit: int = 50) -> list[TemplateVersionRecord]:
+    """A template's saved texts, newest version first."""
+    query = (select(TemplateVersion).where(TemplateVersion.template_id == template_id)
+             .order_by(TemplateVersion.version.desc()).limit(max(1, min(limit, 500))))
+    with engine.connect() as connection:
+        return [TemplateVersionRecord(r.template_id, r.version, r.name, r.body, as_utc(r.saved_at), r.saved_by)
+                for r in connection.execute(query)]
 
 
 # ---------------------------------------------------------------- the member's message

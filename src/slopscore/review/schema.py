@@ -4,16 +4,13 @@ The schema is created and evolved only by the Alembic migrations in
 ``slopscore/review/migrations`` (see :func:`slopscore.review.database.open_queue`); nothing here
 calls ``create_all``.
 
-Statuses and actions follow the platform policy: a moderator dismisses an item
-("no concern"), notifies the member privately asking for replacement media or a
-clarification, records the resolution, or escalates a repeat violation. There is
-no remove, hide or delete action, and no status that means one.
+The policy's statuses, actions and outcomes (:mod:`slopscore.review.vocabulary`) are
+re-exported here.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 from sqlalchemy import (
     Boolean,
@@ -28,10 +25,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from slopscore.review.vocabulary import Action, DeliveryState, Outcome, Role, Status
+
 __all__ = [
     "Action",
     "ApiKey",
     "Artwork",
+    "DeliveryState",
+    "MemberReply",
+    "OutboxMessage",
+    "Role",
+    "TemplateVersion",
     "Base",
     "Decision",
     "SIMULATED_MODERATOR",
@@ -42,73 +46,6 @@ __all__ = [
     "QueueItem",
     "Status",
 ]
-
-
-class Status(str, Enum):
-    """Where an item stands. ``pending`` items form the moderators' queue."""
-
-    PENDING = "pending"
-    DISMISSED = "dismissed"  # no concern
-    NOTIFIED = "notified"  # member asked privately for replacement media or clarification
-    RESOLVED = "resolved"  # member replaced the media or clarified
-    ESCALATED = "escalated"  # repeat violation, handed to the platform's further process
-
-
-class Outcome(str, Enum):
-    """What a decision says about the score: did a reviewer confirm a policy concern?"""
-
-    CONFIRMED = "confirmed"
-    DISMISSED = "dismissed"
-
-
-class Action(str, Enum):
-    """The policy's enforcement steps, and nothing else (no remove, hide or delete)."""
-
-    NO_CONCERN = "no_concern"
-    NOTIFY = "notify"
-    RESOLVED_REPLACED = "resolved_replaced"
-    RESOLVED_CLARIFIED = "resolved_clarified"
-    ESCALATE = "escalate"
-
-    @property
-    def status(self) -> Status:
-        """The item's status after this action."""
-        return _STATUS_AFTER[self]
-
-    @property
-    def outcome(self) -> Outcome:
-        """Confirmed: the moderator judged the concern real (notified, escalated, or the
-        member replaced the work). Dismissed: no concern, or the member's clarification
-        cleared it. The latest decision on an item is its outcome."""
-        return _OUTCOME[self]
-
-    @property
-    def label(self) -> str:
-        """The button text moderators see."""
-        return _LABELS[self]
-
-
-_STATUS_AFTER = {
-    Action.NO_CONCERN: Status.DISMISSED,
-    Action.NOTIFY: Status.NOTIFIED,
-    Action.RESOLVED_REPLACED: Status.RESOLVED,
-    Action.RESOLVED_CLARIFIED: Status.RESOLVED,
-    Action.ESCALATE: Status.ESCALATED,
-}
-_OUTCOME = {
-    Action.NO_CONCERN: Outcome.DISMISSED,
-    Action.NOTIFY: Outcome.CONFIRMED,
-    Action.RESOLVED_REPLACED: Outcome.CONFIRMED,
-    Action.RESOLVED_CLARIFIED: Outcome.DISMISSED,
-    Action.ESCALATE: Outcome.CONFIRMED,
-}
-_LABELS = {
-    Action.NO_CONCERN: "No concern",
-    Action.NOTIFY: "Notify member privately",
-    Action.RESOLVED_REPLACED: "Resolved: replaced",
-    Action.RESOLVED_CLARIFIED: "Resolved: clarified",
-    Action.ESCALATE: "Escalate (repeat violation)",
-}
 
 
 class Base(DeclarativeBase):
@@ -221,7 +158,8 @@ class Decision(Base):
     model_version: Mapped[str] = mapped_column(String(200))
     triage_score: Mapped[float | None] = mapped_column(Float)
     p_ai: Mapped[float | None] = mapped_column(Float)
-    #: The private message sent to the member (``notify``), as sent.
+    #: The private message to the member (``notify``), as the moderator wrote it; its delivery
+    #: is tracked in :class:`OutboxMessage`.
     message: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
 
@@ -241,6 +179,9 @@ class Moderator(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     #: Raised by logout, a password change, disabling or enabling: older sessions end.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: A :class:`Role` value.
+    role: Mapped[str] = mapped_column(String(16), default=Role.MODERATOR.value,
+                                      server_default=Role.MODERATOR.value)
 
 
 class MessageTemplate(Base):
@@ -253,6 +194,85 @@ class MessageTemplate(Base):
     body: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_by: Mapped[str | None] = mapped_column(String(100))
+    #: The latest :class:`TemplateVersion` number (1 for a new template).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class TemplateVersion(Base):
+    """Every saved text of a template (append-only): its version history."""
+
+    __tablename__ = "message_template_versions"
+    __table_args__ = (UniqueConstraint("template_id", "version", name="uq_template_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("message_templates.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text)
+    saved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    saved_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class OutboxMessage(Base):
+    """A private message to a member, written with its ``notify`` decision, for the platform.
+
+    Delivery is the platform's job (a signed webhook, see :mod:`slopscore.delivery`).
+    ``message_id`` is public: the webhook's idempotency key and what a member's reply
+    refers to. ``payload`` is the exact JSON body delivered (frozen when queued, so every
+    retry signs the same bytes). ``state`` is a :class:`DeliveryState` value.
+    """
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        Index("ix_outbox_state_due", "state", "next_attempt_at"),
+        Index("ix_outbox_queue_item", "queue_item_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(36), unique=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), unique=True)
+    queue_item_id: Mapped[int] = mapped_column(ForeignKey("queue_items.id"))
+    item_id: Mapped[str] = mapped_column(String(200))
+    artist_id: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default=DeliveryState.QUEUED.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: A delivery worker's lease on the row (two workers never send one message at once).
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Why the last attempt failed (bounded, never the receiver's response body).
+    last_error: Mapped[str | None] = mapped_column(String(300))
+
+
+class MemberReply(Base):
+    """A member's answer to a private message, posted by the platform's integration.
+
+    ``kind`` is ``clarification`` or ``replacement``; ``file_refs`` a JSON list of
+    references (URLs or the platform's ids) to process files such as work-in-progress
+    images or the replacement media. ``client`` is the API key's client name;
+    ``client_reply_id`` (the platform's id for the reply) makes a repeated post harmless.
+    Append-only.
+    """
+
+    __tablename__ = "member_replies"
+    __table_args__ = (
+        UniqueConstraint("client", "client_reply_id", name="uq_member_reply_client_id"),
+        Index("ix_member_replies_item", "queue_item_id", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    queue_item_id: Mapped[int] = mapped_column(ForeignKey("queue_items.id"))
+    message_id: Mapped[str] = mapped_column(String(36))
+    item_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    file_refs: Mapped[str] = mapped_column(Text, default="[]")
+    client: Mapped[str] = mapped_column(String(100))
+    client_reply_id: Mapped[str | None] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ModelVersion(Base):

@@ -15,13 +15,13 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from slopscore.review.database import QueueUnavailableError
 from slopscore.web import api_routes
+from slopscore.web.api_errors import json_error
 from slopscore.web.api_limits import BodySizeLimit, RateLimiter
 from slopscore.web.api_scoring import UploadScorer
 from slopscore.web.api_uploads import MAX_BATCH
@@ -35,9 +35,6 @@ DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024
 DOCS_POLICY = ("default-src 'none'; script-src https://cdn.jsdelivr.net 'unsafe-inline'; "
                "style-src https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
                "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
-_TYPES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-          413: "request_too_large", 415: "unsupported_media_type", 422: "invalid_request", 429: "rate_limited",
-          503: "unavailable"}
 _log = logging.getLogger(__name__)
 
 
@@ -88,29 +85,24 @@ def create_api_app(service: UploadScorer, engine: Engine, *, max_file_bytes: int
     return app
 
 
-def _error(status: int, detail: str, headers=None) -> JSONResponse:
-    return JSONResponse({"error": {"type": _TYPES.get(status, "error"), "detail": detail}}, status_code=status,
-                        headers=headers)
-
-
 def _json_errors(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         detail = exc.detail if isinstance(exc.detail, str) and exc.status_code < 500 else "request failed"
-        return _error(exc.status_code, detail[:500], exc.headers)
+        return json_error(exc.status_code, detail[:500], exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
         fields = sorted({".".join(str(p) for p in e.get("loc", ())[1:]) or "request" for e in exc.errors()})
-        return _error(422, "check these values: " + ", ".join(f[:60] for f in fields[:10]))
+        return json_error(422, "check these values: " + ", ".join(f[:60] for f in fields[:10]))
 
     @app.exception_handler(SQLAlchemyError)
     @app.exception_handler(QueueUnavailableError)
     async def _database(request: Request, exc: Exception):
         _log.error("queue database failed on %s: %s", request.url.path, str(exc).splitlines()[0][:300])
-        return _error(503, "the queue database is unavailable; retry later")
+        return json_error(503, "the queue database is unavailable; retry later")
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception):
         _log.exception("unexpected error on %s", request.url.path)
-        return _error(500, "internal error; the upload was not scored")
+        return json_error(500, "internal error; the upload was not scored")

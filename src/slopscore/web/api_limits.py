@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from slopscore.review.api_keys import ApiKeyInfo, verify_api_key
 
-__all__ = ["BodySizeLimit", "RateLimiter", "authenticated_client", "charge"]
+__all__ = ["BodySizeLimit", "RateLimiter", "api_key_client", "authenticated_client", "charge"]
 
 
 class BodySizeLimit:
@@ -116,14 +116,20 @@ def charge(request: Request, client: ApiKeyInfo, cost: int) -> None:
                             headers={"Retry-After": str(math.ceil(wait))})
 
 
-def authenticated_client(request: Request) -> ApiKeyInfo:
-    """Dependency: the request's valid API key (401 otherwise), charged one upload (429 when
-    over its limit). Runs before the body is read."""
+def api_key_client(request: Request) -> ApiKeyInfo:
+    """Dependency: the request's valid, unrevoked API key, or 401. Runs before the body is read."""
     key = _supplied_key(request)
     client = verify_api_key(request.app.state.engine, key) if key else None
     if client is None:
         detail = "an API key is required (Authorization: Bearer <key>)" if not key \
             else "the API key is not valid or was revoked"
         raise HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+    return client
+
+
+def authenticated_client(request: Request) -> ApiKeyInfo:
+    """Dependency: the request's valid API key (401 otherwise), charged one upload (429 when
+    over its limit). Runs before the body is read."""
+    client = api_key_client(request)
     charge(request, client, 1)
     return client

@@ -2,7 +2,9 @@
 
 Server-rendered pages (Jinja2, autoescaped) that work without JavaScript. Moderators
 work the queue, open items, claim them (a button, or the first decision) and take the
-policy's steps; there is no remove, hide or delete action anywhere. Every response, the
+policy's steps; there is no remove, hide or delete action anywhere. Admins also manage
+templates and accounts. The platform posts members' replies to ``/api/v1/replies``
+with an API key (JSON in, JSON out). Every response, the
 framework's own errors included, carries the security headers, and every GET route
 answers HEAD.
 """
@@ -21,12 +23,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from slopscore.review.decisions import DEFAULT_CLAIM_SECONDS, DEFAULT_MAX_OPEN_CLAIMS, MAX_CLAIM_SECONDS
-from slopscore.web import auth, images, routes_admin, routes_item, routes_queue
+from slopscore.web import auth, images, routes_accounts, routes_admin, routes_item, routes_member_api, routes_queue
+from slopscore.web.api_errors import json_error
+from slopscore.web.api_limits import BodySizeLimit
 from slopscore.web.auth import LoginRequired, login_redirect
 from slopscore.web.login_throttle import LoginThrottle
 from slopscore.web.queue_counts import QueueCounts
 from slopscore.web.render import make_environment, render
-from slopscore.web.security import SecurityHeadersMiddleware, csrf_guard
+from slopscore.web.security import API_PATH_PREFIX, SecurityHeadersMiddleware, csrf_guard
 
 __all__ = ["WebSettings", "create_app"]
 
@@ -66,14 +70,26 @@ class _ReviewApp(FastAPI):
     responses (413 from the body limit, 500 from the error middleware) included."""
 
     def build_middleware_stack(self):
-        return SecurityHeadersMiddleware(super().build_middleware_stack())
+        return SecurityHeadersMiddleware(_ApiBodyLimit(super().build_middleware_stack(), MAX_BODY_BYTES))
+
+
+class _ApiBodyLimit:
+    """Over-limit bodies on the platform's ``/api/`` routes get the APIs' JSON 413
+    (:class:`~slopscore.web.api_limits.BodySizeLimit`); pages keep the app's own limit."""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app, self.limited = app, BodySizeLimit(app, max_bytes)
+
+    async def __call__(self, scope, receive, send) -> None:
+        api = scope["type"] == "http" and scope.get("path", "").startswith(API_PATH_PREFIX)
+        await (self.limited if api else self.app)(scope, receive, send)
 
 
 def create_app(engine: Engine, *, secret_key: str, claim_seconds: int = DEFAULT_CLAIM_SECONDS,
                session_seconds: int = 12 * 3600, secure_cookies: bool = False,
                thumbnail_cache_items: int = 1024, login_attempts: int = 10,
                idle_seconds: int = 30 * 60, max_open_claims: int = DEFAULT_MAX_OPEN_CLAIMS,
-               login_throttle: LoginThrottle | None = None) -> FastAPI:
+               login_throttle: LoginThrottle | None = None, delivery_worker=None) -> FastAPI:
     """Build the app over an open, migrated queue database.
 
     Parameters
@@ -94,6 +110,9 @@ def create_app(engine: Engine, *, secret_key: str, claim_seconds: int = DEFAULT_
         Unexpired claims one moderator may hold at once (1 to 1000).
     login_throttle : LoginThrottle, optional
         Replaces the default throttle built from ``login_attempts``.
+    delivery_worker : slopscore.delivery.worker.DeliveryWorker, optional
+        Woken after each notify decision, so the message leaves at once instead of at its
+        next poll (the caller starts and stops it).
     """
     if not isinstance(secret_key, str) or len(secret_key) < 32:
         raise ValueError("secret_key must be a string of at least 32 characters")
@@ -115,8 +134,9 @@ def create_app(engine: Engine, *, secret_key: str, claim_seconds: int = DEFAULT_
     app.state.thumbnailer = images.Thumbnailer(cache_items=thumbnail_cache_items)
     app.state.login_throttle = login_throttle or LoginThrottle(limit=login_attempts)
     app.state.queue_counts = QueueCounts(engine)
+    app.state.delivery_worker = delivery_worker
 
-    for module in (auth, routes_queue, routes_item, images, routes_admin):
+    for module in (auth, routes_queue, routes_item, images, routes_admin, routes_accounts, routes_member_api):
         app.include_router(module.router)
     _answer_head(app.routes)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -146,6 +166,9 @@ def _error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
+        if request.url.path.startswith(API_PATH_PREFIX):
+            detail = exc.detail if isinstance(exc.detail, str) and exc.status_code < 500 else "request failed"
+            return json_error(exc.status_code, "not found" if exc.status_code == 404 else detail[:500], exc.headers)
         titles = {403: "Not allowed", 404: "Not found", 405: "Method not allowed",
                   413: "Request too large", 409: "Conflict"}
         message = exc.detail if isinstance(exc.detail, str) and exc.status_code in (403, 409) \
@@ -162,6 +185,8 @@ def _error_pages(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError):
         fields = sorted({".".join(str(p) for p in e.get("loc", ())[1:]) or "request"
                          for e in exc.errors()})
+        if request.url.path.startswith(API_PATH_PREFIX):
+            return json_error(422, "check these values: " + ", ".join(f[:60] for f in fields[:10]))
         return render(request, "error.html", {
             "title": "Invalid request",
             "message": "Check these values: " + ", ".join(f[:60] for f in fields[:10])}, 400)

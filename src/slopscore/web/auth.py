@@ -8,6 +8,9 @@ and for every device at once when the moderator logs out, their password changes
 the account is disabled or enabled. Every page except the login page and static files
 requires a signed-in moderator; others are redirected to the login page. Failed
 sign-ins are throttled (:mod:`slopscore.web.login_throttle`).
+
+The account's role is read on every request too (:class:`CurrentAdmin` pages answer 403
+to moderators), so a role change takes effect at the account's next request.
 """
 
 from __future__ import annotations
@@ -17,16 +20,18 @@ import time
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from slopscore.review.accounts import authenticate, end_sessions, session_version
+from slopscore.review.accounts import authenticate, end_sessions, session_account, session_version
+from slopscore.review.schema import Role
 from slopscore.web.login_throttle import LoginThrottle
 from slopscore.web.render import render
 from slopscore.web.security import new_csrf_token
 
-__all__ = ["CurrentModerator", "LoginRequired", "current_moderator", "router", "safe_next"]
+__all__ = ["CurrentAdmin", "CurrentModerator", "LoginRequired", "current_admin", "current_moderator", "router",
+           "safe_next"]
 
 router = APIRouter()
 
@@ -63,7 +68,11 @@ def _valid_session(request: Request, now: float) -> str | None:
     if not _within(session.get("login_at"), now, settings.session_seconds) \
             or not _within(session.get("seen_at"), now, settings.idle_seconds):
         return None
-    return user if session_version(request.app.state.engine, user) == version else None
+    account = session_account(request.app.state.engine, user)
+    if account is None or account.session_version != version:
+        return None
+    request.state.role = account.role
+    return user
 
 
 def current_moderator(request: Request) -> str:
@@ -81,6 +90,16 @@ def current_moderator(request: Request) -> str:
 
 
 CurrentModerator = Annotated[str, Depends(current_moderator)]
+
+
+def current_admin(moderator: CurrentModerator, request: Request) -> str:
+    """The signed-in account's username when it is an admin; 403 for moderators."""
+    if getattr(request.state, "role", None) is not Role.ADMIN:
+        raise HTTPException(403, "only an admin can do this (admins manage templates and accounts)")
+    return moderator
+
+
+CurrentAdmin = Annotated[str, Depends(current_admin)]
 
 
 def login_redirect(next_path: str) -> RedirectResponse:

@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from slopscore.review.schema import Role
 from slopscore.review.validation import as_utc
 from slopscore.web.reason_chips import reason_view
 from slopscore.web.security import csrf_token
@@ -119,6 +120,7 @@ def render(request: Request, name: str, context: dict, status_code: int = 200) -
     env: Environment = request.app.state.templates
     base = {"request": request, "csrf_token": csrf_token(request),
             "moderator": request.session.get("user"),
+            "is_admin": getattr(request.state, "role", None) is Role.ADMIN,
             "flashes": request.session.pop("flash", [])}
     html = env.get_template(name).render({**base, **context})
     return HTMLResponse(html, status_code=status_code)

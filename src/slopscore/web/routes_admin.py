@@ -1,4 +1,5 @@
-"""Message templates (list, add, edit; no deletion) and the audit log of decisions."""
+"""Message templates (everyone reads them and their history; admins add and edit; no
+deletion) and the audit log of decisions."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from slopscore.review.messages import (
     MAX_TEMPLATE_NAME_CHARS,
     list_templates,
     save_template,
+    template_history,
 )
 from slopscore.review.validation import InvalidInput, ItemNotFound
-from slopscore.web.auth import CurrentModerator
+from slopscore.web.auth import CurrentAdmin, CurrentModerator
 from slopscore.web.item_query import MAX_ROW_ID, row_id
 from slopscore.web.render import flash, render
 
@@ -28,8 +30,10 @@ AUDIT_PAGE = 100
 
 @router.get("/templates", name="templates")
 def templates_page(request: Request, moderator: CurrentModerator):
+    engine = request.app.state.engine
+    templates = list_templates(engine)
     return render(request, "message_templates.html", {
-        "templates": list_templates(request.app.state.engine),
+        "templates": templates, "histories": {t.id: template_history(engine, t.id, limit=20) for t in templates},
         "max_body": MAX_TEMPLATE_CHARS, "max_name": MAX_TEMPLATE_NAME_CHARS})
 
 
@@ -41,18 +45,18 @@ def _save(request: Request, moderator: str, name: str, body: str, template_id: i
     except InvalidInput as exc:
         return render(request, "error.html", {"title": "Template not saved", "message": str(exc),
                                               "item_url": None}, 400)
-    flash(request, f"Saved template “{saved.name}”.")
+    flash(request, f"Saved template “{saved.name}” (version {saved.version}).")
     return RedirectResponse("/templates", status_code=303)
 
 
 @router.post("/templates", name="add_template")
-def add_template(request: Request, moderator: CurrentModerator,
+def add_template(request: Request, moderator: CurrentAdmin,
                  name: Annotated[str, Form()] = "", body: Annotated[str, Form()] = ""):
     return _save(request, moderator, name, body, None)
 
 
 @router.post("/templates/{template_id:int}", name="edit_template")
-def edit_template(request: Request, template_id: int, moderator: CurrentModerator,
+def edit_template(request: Request, template_id: int, moderator: CurrentAdmin,
                   name: Annotated[str, Form()] = "", body: Annotated[str, Form()] = ""):
     return _save(request, moderator, name, body, row_id(template_id))
 

@@ -7,8 +7,10 @@ Opening the page (GET) changes nothing. A moderator claims an item with the page
 "Claim" button (a POST, at most ``max_open_claims`` at a time) or by deciding it.
 
 The decision buttons are exactly the policy's steps: "No concern", "Notify member
-privately" (with an editable message from a template), "Resolved: replaced",
-"Resolved: clarified" and "Escalate (repeat violation)".
+privately" (with an editable message from a template, written to the outbox), "Resolved:
+replaced", "Resolved: clarified" and "Escalate (repeat violation)", plus "Reopen" (with a
+reason) on a decided or notified item. The page shows each message's delivery state and the
+member's replies beside the original upload and message.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from slopscore.review.decisions import (
     release_claim,
 )
 from slopscore.review.ingest import Lane
+from slopscore.review.member_replies import item_replies
 from slopscore.review.messages import MAX_MESSAGE_CHARS, list_templates, render_message
+from slopscore.review.outbox import item_messages
 from slopscore.review.policy_concerns import POLICY_CONCERNS, concern_keys, concern_text, suggested_concerns
 from slopscore.review.schema import Action, Status
 from slopscore.review.validation import InvalidInput, ItemNotFound, as_utc, utcnow
@@ -51,7 +55,7 @@ router = APIRouter()
 
 #: The decision keys shown on the item page (shortcuts.js presses the button with that ``data-key``).
 DECISION_KEYS = {Action.NO_CONCERN: "d", Action.NOTIFY: "m", Action.RESOLVED_REPLACED: "r",
-                 Action.RESOLVED_CLARIFIED: "l", Action.ESCALATE: "e"}
+                 Action.RESOLVED_CLARIFIED: "l", Action.ESCALATE: "e", Action.REOPEN: "o"}
 
 
 def safe_back(value: object) -> str:
@@ -83,6 +87,12 @@ def item_page(request: Request, queue_item_id: int, moderator: CurrentModerator,
     back = safe_back(back)
     flt, place = filter_of(back, moderator), place_of(item)
     following, preceding = (neighbour(engine, flt, place, forward=f) for f in (True, False))
+    history, messages = item_history(engine, queue_item_id), item_messages(engine, queue_item_id)
+    written = {d.id: d.message for d in history if d.message}
+    if is_open:
+        actions = allowed_actions(item.status) if claim_error is None else []
+    else:
+        actions = [a for a in allowed_actions(item.status) if a is Action.REOPEN]
     return render(request, "item.html", {
         "item": item, "reasons": reasons, "provenance": provenance, "tags": _tags(item.tags),
         "findings": finding_lines(item.provenance_findings), "warnings": warning_lines(item.warnings),
@@ -90,12 +100,13 @@ def item_page(request: Request, queue_item_id: int, moderator: CurrentModerator,
         "base_rate": model_base_rate(engine, item.model_version),
         "breakdown": parts, "logit": logit, "claim": claim, "claim_error": claim_error,
         "can_claim": is_open and claim is None and claim_error is None,
-        "actions": allowed_actions(item.status) if is_open and claim_error is None else [], "Action": Action,
+        "actions": actions, "Action": Action,
         "keys": DECISION_KEYS,
         "templates": templates, "chosen": chosen, "message": message,
         "concerns": concerns, "policy_concerns": POLICY_CONCERNS,
         "max_message": MAX_MESSAGE_CHARS, "max_note": MAX_NOTE_CHARS,
-        "history": item_history(engine, queue_item_id),
+        "history": history, "messages": messages, "replies": item_replies(engine, queue_item_id),
+        "asked": {o.message_id: written.get(o.decision_id) for o in messages},
         "artist": artist_history(engine, item.artist_id, exclude_queue_item=queue_item_id),
         "nearest": nearest_works(engine, item.nearest_works, item.artist_id),
         "recent": recent_works(engine, item.artist_id, item.item_id),
@@ -159,9 +170,17 @@ def decide_item(request: Request, queue_item_id: int, moderator: CurrentModerato
         return _problem(request, 409, "Not recorded", f"Nothing was recorded: {exc}.", queue_item_id)
     request.app.state.queue_counts.invalidate()
     back = safe_back(back)
+    if chosen is Action.REOPEN:
+        flash(request, f"Reopened item {record.item_id}: it is pending again, and the earlier decisions stay "
+                       "in the log. Messages not yet delivered were withdrawn.")
+        return RedirectResponse(_item_url(queue_item_id, back), status_code=303)
     item = load_item(engine, queue_item_id)
     following = neighbour(engine, filter_of(back, moderator), place_of(item)) if item is not None else None
     done = f"Recorded “{chosen.label}” for item {record.item_id} (queue #{queue_item_id})."
+    if chosen is Action.NOTIFY:
+        done += " The message is queued in the outbox until the platform takes it."
+        if request.app.state.delivery_worker is not None:
+            request.app.state.delivery_worker.wake()
     if following is None:
         flash(request, done + " That was the last item in this view.")
         return RedirectResponse(back, status_code=303)

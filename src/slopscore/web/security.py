@@ -15,7 +15,7 @@ from fastapi import HTTPException, Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["SecurityHeadersMiddleware", "csrf_guard", "csrf_token", "new_csrf_token"]
+__all__ = ["API_PATH_PREFIX", "SecurityHeadersMiddleware", "csrf_guard", "csrf_token", "new_csrf_token"]
 
 #: Scripts, styles and images only from this server's own files (no inline script, no
 #: eval: the one script is the keyboard shortcuts); forms post only here.
@@ -82,9 +82,15 @@ def csrf_token(request: Request) -> str:
     return token
 
 
+#: Routes under this prefix authenticate with an API key header and never read the session
+#: cookie, so a cross-site request cannot act with a moderator's rights there: no CSRF token.
+API_PATH_PREFIX = "/api/"
+
+
 async def csrf_guard(request: Request) -> None:
-    """App-wide dependency: every POST carries this session's token, as a form field."""
-    if request.method in _SAFE_METHODS:
+    """App-wide dependency: every POST carries this session's token, as a form field
+    (except the API key routes under :data:`API_PATH_PREFIX`)."""
+    if request.method in _SAFE_METHODS or request.url.path.startswith(API_PATH_PREFIX):
         return
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != _FORM_TYPE:

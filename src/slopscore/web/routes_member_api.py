@@ -1,0 +1,72 @@
+"""The platform's way back in: ``POST /api/v1/replies`` records a member's answer.
+
+The platform's integration authenticates with an API key (``Authorization: Bearer
+ssk_...``, created with ``slopscore api-key add``; only its hash is stored) and posts
+the member's clarification or replacement as JSON, referring to the ``message_id`` it was
+delivered. The item returns to the moderators as "reply received". These routes take no
+cookies or forms (so no CSRF token); every answer is JSON, errors in the scoring API's shape
+(:func:`~slopscore.web.api_errors.json_error`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from slopscore.review.api_keys import ApiKeyInfo
+from slopscore.review.member_replies import (
+    MAX_FILE_REFS,
+    MAX_REF_CHARS,
+    MAX_REPLY_CHARS,
+    NotAwaitingReply,
+    record_reply,
+)
+from slopscore.review.validation import InvalidInput, ItemNotFound
+from slopscore.web.api_errors import json_error
+from slopscore.web.api_limits import api_key_client
+
+__all__ = ["ReplyIn", "router"]
+
+router = APIRouter(prefix="/api/v1")
+
+
+class ReplyIn(BaseModel):
+    """A member's reply as the platform posts it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message_id: Annotated[str, Field(min_length=1, max_length=36, description="The delivered message's id.")]
+    kind: Literal["clarification", "replacement"]
+    text: Annotated[str | None, Field(max_length=MAX_REPLY_CHARS, description="The member's words.")] = None
+    files: Annotated[list[Annotated[str, Field(min_length=1, max_length=MAX_REF_CHARS)]],
+                     Field(max_length=MAX_FILE_REFS,
+                           description="References (URLs or the platform's ids) to process files or the "
+                                       "replacement.")] = []
+    reply_id: Annotated[str | None, Field(max_length=100, description="The platform's id for this reply; "
+                                                                      "posting it again changes nothing.")] = None
+
+
+@router.post("/replies", name="member_reply", status_code=201)
+async def member_reply(request: Request, client: Annotated[ApiKeyInfo, Depends(api_key_client)],
+                       reply: Annotated[ReplyIn, Body()]):
+    """Record a member's reply; 201 with the stored reply, 200 when ``reply_id`` came before."""
+    try:
+        stored = await run_in_threadpool(
+            lambda: record_reply(request.app.state.engine, client=client.name, message_id=reply.message_id,
+                                 kind=reply.kind, text=reply.text, file_refs=reply.files,
+                                 client_reply_id=reply.reply_id))
+    except ItemNotFound:
+        return json_error(404, "no message has this message_id")
+    except NotAwaitingReply as exc:
+        return json_error(409, str(exc))
+    except InvalidInput as exc:
+        return json_error(422, str(exc))
+    request.app.state.queue_counts.invalidate()
+    return JSONResponse({"reply": stored.id, "message_id": stored.message_id, "item_id": stored.item_id,
+                         "status": "reply_received", "created": stored.created,
+                         "received_at": stored.received_at.isoformat()},
+                        status_code=201 if stored.created else 200)
