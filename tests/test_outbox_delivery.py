@@ -290,9 +290,10 @@ def test_the_background_worker_delivers_soon_survives_a_failing_pass_and_stops_p
     assert time.monotonic() - started < 1.0 and not worker.running
 
 
-def _secret_file(tmp_path, content: bytes = SECRET + b"\n"):
+def _secret_file(tmp_path, content: bytes = SECRET + b"\n", mode: int = 0o600):
     path = tmp_path / "webhook.secret"
     path.write_bytes(content)
+    path.chmod(mode)
     return str(path)
 
 
@@ -305,6 +306,7 @@ def test_outbox_commands_deliver_list_and_retry(tmp_path, receiver):
     ran = runner.invoke(app, ["outbox", "deliver", "--db", db, "--webhook-url", receiver.url, "--secret-file", secret])
     assert ran.exit_code == 0, ran.output
     assert "delivered 1, retrying 0, failed 1" in ran.output and "plain http" in ran.output
+    assert "can read the webhook secret" not in ran.output
     listed = runner.invoke(app, ["outbox", "list", "--db", db])
     assert listed.exit_code == 0 and TEXT not in listed.output
     lines = listed.output.splitlines()
@@ -319,6 +321,9 @@ def test_outbox_commands_deliver_list_and_retry(tmp_path, receiver):
     assert "delivered 1, retrying 0, failed 0" in ran.output and stored(engine, 2).state == "delivered"
     none_left = runner.invoke(app, ["outbox", "retry", "--all-failed", "--db", db])
     assert none_left.exit_code == 0 and none_left.output.strip() == "queued 0 messages again"
+    readable = _secret_file(tmp_path, mode=0o644)
+    warned = runner.invoke(app, ["outbox", "deliver", "--db", db, "--webhook-url", receiver.url, "--secret-file", readable])
+    assert warned.exit_code == 0 and "other accounts can read the webhook secret file" in warned.output
 
 
 @pytest.mark.parametrize("case", ["short secret", "missing secret", "ftp url", "retry delivered",

@@ -180,3 +180,13 @@ def test_a_delivered_message_stays_delivered_when_its_decision_is_reopened(loop)
     assert _decide(client, item, "reopen", note="asked too early").status_code == 303
     assert item_messages(engine, item)[0].state is DeliveryState.DELIVERED
     assert "the platform took it" in client.get(f"/items/{item}").text
+
+
+def test_each_platform_key_has_a_reply_rate_limit(tmp_path):
+    engine, app = make_app(f"sqlite:///{tmp_path / 'q.db'}", tmp_path, n=2, reply_rate_limit=1)
+    key, _ = create_api_key(engine, "platform")
+    other, _ = create_api_key(engine, "other-platform")
+    answers = [_reply(app, key, message_id="none", kind="clarification", text="t") for _ in range(21)]
+    assert [a.status_code for a in answers] == [404] * 20 + [429]  # a burst of 20, then the limit
+    assert int(answers[-1].headers["retry-after"]) >= 1 and answers[-1].json()["error"]["type"] == "rate_limited"
+    assert _reply(app, other, message_id="none", kind="clarification", text="t").status_code == 404  # per key

@@ -133,3 +133,31 @@ def test_serve_listens_on_loopback_and_serves_the_login_page(tmp_path):
         server.terminate()
         output = server.communicate(timeout=20)[0]
     assert "no moderator accounts yet" in output and "0 items" in output
+
+
+def test_serve_refuses_a_webhook_without_a_usable_secret_before_listening(tmp_path):
+    db = f"sqlite:///{tmp_path / 'q.db'}"
+    open_queue(db)
+    no_secret = runner.invoke(app, ["serve", "--db", db, "--webhook-url", "http://127.0.0.1:9/hook"])
+    assert no_secret.exit_code == 2 and "needs --webhook-secret-file" in no_secret.output
+    short = tmp_path / "short.secret"
+    short.write_text("too short\n")
+    refused = runner.invoke(app, ["serve", "--db", db, "--webhook-url", "ftp://127.0.0.1/hook",
+                                  "--webhook-secret-file", str(short)])
+    assert refused.exit_code == 2 and refused.output.startswith("error:")
+
+
+def test_moderator_roles_from_the_command_line(tmp_path):
+    db = f"sqlite:///{tmp_path / 'q.db'}"
+    added = runner.invoke(app, ["moderator", "add", "root", "--role", "admin", "--db", db, "--create",
+                                "--password-stdin"], input=PASSWORD + "\n")
+    assert added.exit_code == 0 and "admin root added" in added.output
+    assert runner.invoke(app, ["moderator", "add", "ann", "--db", db, "--password-stdin"],
+                         input=PASSWORD + "\n").exit_code == 0
+    last = runner.invoke(app, ["moderator", "role", "root", "moderator", "--db", db])
+    assert last.exit_code == 2 and "last active admin" in last.output
+    assert runner.invoke(app, ["moderator", "disable", "root", "--db", db]).exit_code == 2
+    assert runner.invoke(app, ["moderator", "role", "ann", "admin", "--db", db]).exit_code == 0
+    assert runner.invoke(app, ["moderator", "role", "ann", "owner", "--db", db]).exit_code == 2
+    listed = runner.invoke(app, ["moderator", "list", "--db", db]).output.splitlines()
+    assert listed[0].startswith("ann\tadmin\tactive") and listed[1].startswith("root\tadmin\tactive")

@@ -22,14 +22,19 @@ outbox_app = typer.Typer(help="Private messages to members, waiting for (or deli
 
 
 def delivery_config(webhook_url: str, secret_file: Path, **options):
-    """The delivery settings, or an ``error:`` line and exit 2 (bad URL, short or unreadable secret)."""
+    """The delivery settings, or an ``error:`` line and exit 2 (bad URL, short or unreadable secret).
+    A secret file other accounts can read gets a warning."""
     from slopscore.delivery.settings import DeliveryConfig, DeliveryConfigError
     from slopscore.delivery.signing import load_secret
 
     try:
-        return DeliveryConfig(webhook_url=webhook_url, secret=load_secret(secret_file), **options)
+        config = DeliveryConfig(webhook_url=webhook_url, secret=load_secret(secret_file), **options)
     except DeliveryConfigError as exc:
         _fail(str(exc))
+    if secret_file.stat().st_mode & 0o077:
+        typer.secho(f"warning: other accounts can read the webhook secret file {secret_file}; chmod 600 it",
+                    err=True, fg=typer.colors.YELLOW)
+    return config
 
 
 @outbox_app.command("deliver")

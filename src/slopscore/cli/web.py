@@ -105,6 +105,7 @@ def serve(
     create: CreateOption = False,
     webhook_url: Annotated[Optional[str], typer.Option("--webhook-url", envvar="SLOPSCORE_WEBHOOK_URL", help="Deliver members' messages from the outbox to this platform endpoint while serving (signed; see slopscore outbox).")] = None,
     webhook_secret_file: Annotated[Optional[Path], typer.Option("--webhook-secret-file", envvar="SLOPSCORE_WEBHOOK_SECRET_FILE", dir_okay=False, help="File holding the webhook's shared signing secret (at least 32 bytes).")] = None,
+    reply_rate_limit: Annotated[float, typer.Option(min=1, max=100_000, help="Members' replies per minute one API key may post to /api/v1/replies (429 over it).")] = 120.0,
 ) -> None:
     """Serve the moderator review web app (queue, items, the policy's steps; no removal).
 
@@ -132,7 +133,8 @@ def serve(
     key, origin = secret_key_for(db)
     app = create_app(engine, secret_key=key, claim_seconds=max(1, round(claim_minutes * 60)),
                      secure_cookies=secure_cookies, max_open_claims=max_open_claims,
-                     idle_seconds=min(12 * 3600, max(60, round(idle_minutes * 60))), delivery_worker=worker)
+                     idle_seconds=min(12 * 3600, max(60, round(idle_minutes * 60))), delivery_worker=worker,
+                     reply_rate_limit=reply_rate_limit)
     with engine.connect() as connection:
         n_items = connection.execute(select(func.count()).select_from(QueueItem)).scalar_one()
         n_mods = connection.execute(select(func.count()).select_from(Moderator)).scalar_one()

@@ -25,7 +25,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from slopscore.review.decisions import DEFAULT_CLAIM_SECONDS, DEFAULT_MAX_OPEN_CLAIMS, MAX_CLAIM_SECONDS
 from slopscore.web import auth, images, routes_accounts, routes_admin, routes_item, routes_member_api, routes_queue
 from slopscore.web.api_errors import json_error
-from slopscore.web.api_limits import BodySizeLimit
+from slopscore.web.api_limits import BodySizeLimit, RateLimiter
 from slopscore.web.auth import LoginRequired, login_redirect
 from slopscore.web.login_throttle import LoginThrottle
 from slopscore.web.queue_counts import QueueCounts
@@ -89,7 +89,8 @@ def create_app(engine: Engine, *, secret_key: str, claim_seconds: int = DEFAULT_
                session_seconds: int = 12 * 3600, secure_cookies: bool = False,
                thumbnail_cache_items: int = 1024, login_attempts: int = 10,
                idle_seconds: int = 30 * 60, max_open_claims: int = DEFAULT_MAX_OPEN_CLAIMS,
-               login_throttle: LoginThrottle | None = None, delivery_worker=None) -> FastAPI:
+               login_throttle: LoginThrottle | None = None, delivery_worker=None,
+               reply_rate_limit: float = 120.0) -> FastAPI:
     """Build the app over an open, migrated queue database.
 
     Parameters
@@ -113,6 +114,9 @@ def create_app(engine: Engine, *, secret_key: str, claim_seconds: int = DEFAULT_
     delivery_worker : slopscore.delivery.worker.DeliveryWorker, optional
         Woken after each notify decision, so the message leaves at once instead of at its
         next poll (the caller starts and stops it).
+    reply_rate_limit : float
+        Members' replies per minute one API key may post to ``/api/v1/replies`` (bursts of
+        up to 20); over it, 429 with ``Retry-After``.
     """
     if not isinstance(secret_key, str) or len(secret_key) < 32:
         raise ValueError("secret_key must be a string of at least 32 characters")
@@ -135,6 +139,7 @@ def create_app(engine: Engine, *, secret_key: str, claim_seconds: int = DEFAULT_
     app.state.login_throttle = login_throttle or LoginThrottle(limit=login_attempts)
     app.state.queue_counts = QueueCounts(engine)
     app.state.delivery_worker = delivery_worker
+    app.state.rate_limiter = RateLimiter(per_minute=reply_rate_limit, burst=20)
 
     for module in (auth, routes_queue, routes_item, images, routes_admin, routes_accounts, routes_member_api):
         app.include_router(module.router)

@@ -3,7 +3,8 @@
 The platform's integration authenticates with an API key (``Authorization: Bearer
 ssk_...``, created with ``slopscore api-key add``; only its hash is stored) and posts
 the member's clarification or replacement as JSON, referring to the ``message_id`` it was
-delivered. The item returns to the moderators as "reply received". These routes take no
+delivered, within its key's rate limit. The item returns to the moderators as "reply
+received". These routes take no
 cookies or forms (so no CSRF token); every answer is JSON, errors in the scoring API's shape
 (:func:`~slopscore.web.api_errors.json_error`).
 """
@@ -27,7 +28,7 @@ from slopscore.review.member_replies import (
 )
 from slopscore.review.validation import InvalidInput, ItemNotFound
 from slopscore.web.api_errors import json_error
-from slopscore.web.api_limits import api_key_client
+from slopscore.web.api_limits import api_key_client, charge
 
 __all__ = ["ReplyIn", "router"]
 
@@ -53,7 +54,12 @@ class ReplyIn(BaseModel):
 @router.post("/replies", name="member_reply", status_code=201)
 async def member_reply(request: Request, client: Annotated[ApiKeyInfo, Depends(api_key_client)],
                        reply: Annotated[ReplyIn, Body()]):
-    """Record a member's reply; 201 with the stored reply, 200 when ``reply_id`` came before."""
+    """Record a member's reply; 201 with the stored reply, 200 when ``reply_id`` came before.
+
+    Each key has a rate limit (``reply_rate_limit`` of :func:`~slopscore.web.app.create_app`;
+    429 with ``Retry-After`` over it).
+    """
+    charge(request, client, 1)
     try:
         stored = await run_in_threadpool(
             lambda: record_reply(request.app.state.engine, client=client.name, message_id=reply.message_id,
