@@ -89,3 +89,30 @@ def test_accounts_and_templates_from_before_roles_become_admins_and_version_one(
         templates = connection.execute(select(MessageTemplate.id, MessageTemplate.version)).all()
     assert templates and all(version == 1 for _, version in templates)
     assert all(len(template_history(engine, template_id)) == 1 for template_id, _ in templates)
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(queue_url, tmp_path):
+    import threading
+
+    engine, _ = make_app(queue_url, tmp_path, n=0, moderators=("alice", "bob"), admins=("alice", "bob"))
+    start, outcomes = threading.Barrier(2), []
+
+    def demote(name):
+        start.wait()
+        try:
+            set_role(engine, name, "moderator")
+            outcomes.append("ok")
+        except LastAdmin:
+            outcomes.append("refused")
+
+    for _ in range(5):
+        set_role(engine, "alice", "admin")
+        set_role(engine, "bob", "admin")
+        threads = [threading.Thread(target=demote, args=(name,)) for name in ("alice", "bob")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        admins = [a.username for a in list_moderators(engine) if a.role is Role.ADMIN and a.active]
+        assert len(admins) == 1, admins
+    assert sorted(outcomes) == ["ok"] * 5 + ["refused"] * 5
