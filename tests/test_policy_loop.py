@@ -72,6 +72,7 @@ def test_a_member_reply_through_the_api_brings_the_item_back_beside_the_original
     assert "<code><bdi>upload:98765</bdi></code>" in page  # not a URL: shown, never linked
     again = _reply(app, key, message_id=message.message_id, kind="clarification", text="other", reply_id="r-1")
     assert again.status_code == 200 and again.json()["created"] is False
+    assert again.json()["status"] == "already_recorded"
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(MemberReply)).scalar_one() == 1
     # the moderator resolves it from "reply received"

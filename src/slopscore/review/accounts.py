@@ -269,11 +269,9 @@ def session_account(engine: Engine, username: str) -> SessionAccount | None:
 
 def session_version(engine: Engine, username: str) -> int | None:
     """The account's current session version, or None when it is unknown or disabled
-    (checked on every signed-in request)."""
-    with engine.connect() as connection:
-        row = connection.execute(select(Moderator.active, Moderator.session_version)
-                                 .where(Moderator.username == username)).first()
-    return int(row.session_version) if row is not None and row.active else None
+    (a new session is signed at it)."""
+    account = session_account(engine, username)
+    return account.session_version if account is not None else None
 
 
 def is_active(engine: Engine, username: str) -> bool:

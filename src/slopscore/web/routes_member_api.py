@@ -54,7 +54,8 @@ class ReplyIn(BaseModel):
 @router.post("/replies", name="member_reply", status_code=201)
 async def member_reply(request: Request, client: Annotated[ApiKeyInfo, Depends(api_key_client)],
                        reply: Annotated[ReplyIn, Body()]):
-    """Record a member's reply; 201 with the stored reply, 200 when ``reply_id`` came before.
+    """Record a member's reply: 201 (``status`` ``reply_received``), or 200 when ``reply_id``
+    came before (``status`` ``already_recorded``; nothing changes).
 
     Each key has a rate limit (``reply_rate_limit`` of :func:`~slopscore.web.app.create_app`;
     429 with ``Retry-After`` over it).
@@ -73,6 +74,7 @@ async def member_reply(request: Request, client: Annotated[ApiKeyInfo, Depends(a
         return json_error(422, str(exc))
     request.app.state.queue_counts.invalidate()
     return JSONResponse({"reply": stored.id, "message_id": stored.message_id, "item_id": stored.item_id,
-                         "status": "reply_received", "created": stored.created,
+                         "status": "reply_received" if stored.created else "already_recorded",
+                         "created": stored.created,
                          "received_at": stored.received_at.isoformat()},
                         status_code=201 if stored.created else 200)
