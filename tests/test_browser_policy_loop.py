@@ -141,6 +141,9 @@ def test_notify_deliver_reply_resolve_reopen_and_escalate_in_a_browser(loop_serv
         _fits_390(page, "accounts")
         page.goto(f"{base}/templates")
         _fits_390(page, "templates")
+        page.goto(f"{base}/outbox")
+        assert "delivered (1)" in page.content()
+        _fits_390(page, "outbox")
         assert not problems, problems
     with engine.connect() as connection:
         actions = connection.execute(select(Decision.action).order_by(Decision.id)).scalars().all()

@@ -14,7 +14,7 @@ from slopscore.review.member_replies import MAX_FILE_REFS, MAX_REPLY_CHARS
 from slopscore.review.outbox import item_messages
 from slopscore.review.schema import DeliveryState, MemberReply, OutboxMessage, QueueItem
 from tests.test_web_items import _decide, _decisions, _ids, _status
-from tests.test_web_support import make_app, signed_in
+from tests.test_web_support import make_app, signed_in, token
 
 HOSTILE = "I drew it <script>alert(1)</script> \u202eevil\u202c {concern}"
 
@@ -191,3 +191,29 @@ def test_each_platform_key_has_a_reply_rate_limit(tmp_path):
     assert [a.status_code for a in answers] == [404] * 20 + [429]  # a burst of 20, then the limit
     assert int(answers[-1].headers["retry-after"]) >= 1 and answers[-1].json()["error"]["type"] == "rate_limited"
     assert _reply(app, other, message_id="none", kind="clarification", text="t").status_code == 404  # per key
+
+
+def test_admins_see_the_outbox_and_queue_a_failed_message_again(loop):
+    engine, app, _ = loop
+    first, second = _ids(engine)[:2]
+    alice, bob = signed_in(app, "alice"), signed_in(app, "bob")
+    failed, queued = _notify(alice, first), _notify(alice, second)
+    with engine.begin() as connection:
+        connection.execute(update(OutboxMessage).where(OutboxMessage.message_id == failed.message_id)
+                           .values(state="failed", attempts=8, last_error="HTTP 410"))
+    assert bob.get("/outbox").status_code == 403
+    page = alice.get("/outbox?state=failed").text
+    assert failed.message_id in page and queued.message_id not in page and "HTTP 410" in page
+    assert "failed (1)" in page and "queued (1)" in page and "does not deliver them itself" in page
+    assert alice.get("/outbox?state=sent").status_code == 400
+    refused = alice.post("/outbox/retry", data={"csrf_token": token(alice), "message_id": queued.message_id},
+                         follow_redirects=False)
+    assert refused.status_code == 400 and "not failed" in refused.text
+    assert bob.post("/outbox/retry", data={"csrf_token": token(bob), "message_id": failed.message_id},
+                    follow_redirects=False).status_code == 403
+    assert item_messages(engine, first)[0].state is DeliveryState.FAILED
+    again = alice.post("/outbox/retry", data={"csrf_token": token(alice), "message_id": failed.message_id},
+                       follow_redirects=False)
+    assert again.status_code == 303
+    record = item_messages(engine, first)[0]
+    assert record.state is DeliveryState.QUEUED and record.attempts == 0

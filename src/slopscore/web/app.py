@@ -23,7 +23,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from slopscore.review.decisions import DEFAULT_CLAIM_SECONDS, DEFAULT_MAX_OPEN_CLAIMS, MAX_CLAIM_SECONDS
-from slopscore.web import auth, images, routes_accounts, routes_admin, routes_item, routes_member_api, routes_queue
+from slopscore.web import (
+    auth,
+    images,
+    routes_accounts,
+    routes_admin,
+    routes_item,
+    routes_member_api,
+    routes_outbox,
+    routes_queue,
+)
 from slopscore.web.api_errors import json_error
 from slopscore.web.api_limits import BodySizeLimit, RateLimiter
 from slopscore.web.auth import LoginRequired, login_redirect
@@ -141,7 +150,8 @@ def create_app(engine: Engine, *, secret_key: str, claim_seconds: int = DEFAULT_
     app.state.delivery_worker = delivery_worker
     app.state.rate_limiter = RateLimiter(per_minute=reply_rate_limit, burst=20)
 
-    for module in (auth, routes_queue, routes_item, images, routes_admin, routes_accounts, routes_member_api):
+    for module in (auth, routes_queue, routes_item, images, routes_admin, routes_accounts, routes_outbox,
+                   routes_member_api):
         app.include_router(module.router)
     _answer_head(app.routes)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
