@@ -217,3 +217,29 @@ def test_admins_see_the_outbox_and_queue_a_failed_message_again(loop):
     assert again.status_code == 303
     record = item_messages(engine, first)[0]
     assert record.state is DeliveryState.QUEUED and record.attempts == 0
+
+
+def test_a_platform_can_pull_the_outbox_as_a_feed_and_acknowledge_each_message(loop):
+    engine, app, key = loop
+    first, second, third = _ids(engine)[:3]
+    client = signed_in(app)
+    one, two, three = _notify(client, first, "First"), _notify(client, second, "Second"), _notify(client, third, "Third")
+    assert _decide(client, third, "reopen", note="written to the wrong member").status_code == 303  # withdrawn
+    api, headers = TestClient(app), {"Authorization": f"Bearer {key}"}
+    assert api.get("/api/v1/messages").status_code == 401
+    page = api.get("/api/v1/messages?limit=1", headers=headers).json()
+    assert [m["message_id"] for m in page["messages"]] == [one.message_id]
+    assert page["messages"][0]["text"] == "First" and page["messages"][0]["type"] == "slopscore.member_message"
+    rest = api.get(f"/api/v1/messages?after={page['next_after']}", headers=headers).json()
+    assert [m["message_id"] for m in rest["messages"]] == [two.message_id]  # the withdrawn one is not offered
+    acked = api.post(f"/api/v1/messages/{one.message_id}/ack", headers=headers)
+    assert acked.status_code == 200 and acked.json()["newly_delivered"] is True
+    assert item_messages(engine, first)[0].state is DeliveryState.DELIVERED
+    again = api.post(f"/api/v1/messages/{one.message_id}/ack", headers=headers)
+    assert again.status_code == 200 and again.json()["newly_delivered"] is False
+    withdrawn = api.post(f"/api/v1/messages/{three.message_id}/ack", headers=headers)
+    assert withdrawn.status_code == 409 and "withdrawn" in withdrawn.json()["error"]["detail"]
+    assert api.post("/api/v1/messages/nope/ack", headers=headers).status_code == 404
+    assert [m["message_id"] for m in api.get("/api/v1/messages", headers=headers).json()["messages"]] \
+        == [two.message_id]
+    assert "the platform took it" in client.get(f"/items/{first}").text

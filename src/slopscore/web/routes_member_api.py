@@ -1,4 +1,9 @@
-"""The platform's way back in: ``POST /api/v1/replies`` records a member's answer.
+"""The platform's routes: members' replies in, and the outbox as a feed out.
+
+``POST /api/v1/replies`` records a member's answer. ``GET /api/v1/messages`` lists the
+messages waiting for delivery and ``POST /api/v1/messages/{message_id}/ack`` marks one
+delivered (:mod:`slopscore.review.outbox_feed`), for platforms that pull instead of taking
+the webhook.
 
 The platform's integration authenticates with an API key (``Authorization: Bearer
 ssk_...``, created with ``slopscore api-key add``; only its hash is stored) and posts
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -26,7 +31,8 @@ from slopscore.review.member_replies import (
     NotAwaitingReply,
     record_reply,
 )
-from slopscore.review.validation import InvalidInput, ItemNotFound
+from slopscore.review.outbox_feed import NotDeliverable, acknowledge, queued_messages
+from slopscore.review.validation import InvalidInput, ItemNotFound, utcnow
 from slopscore.web.api_errors import json_error
 from slopscore.web.api_limits import api_key_client, charge
 
@@ -78,3 +84,27 @@ async def member_reply(request: Request, client: Annotated[ApiKeyInfo, Depends(a
                          "created": stored.created,
                          "received_at": stored.received_at.isoformat()},
                         status_code=201 if stored.created else 200)
+
+
+@router.get("/messages", name="message_feed")
+async def message_feed(request: Request, client: Annotated[ApiKeyInfo, Depends(api_key_client)],
+                       after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+                       limit: Annotated[int, Query(ge=1, le=500)] = 50):
+    """Messages waiting for delivery, oldest first; page on with ``after=<next_after>``."""
+    charge(request, client, 1)
+    messages = await run_in_threadpool(queued_messages, request.app.state.engine, after=after, limit=limit)
+    return JSONResponse({"messages": [{**m.payload, "cursor": m.cursor} for m in messages],
+                         "next_after": messages[-1].cursor if messages else after})
+
+
+@router.post("/messages/{message_id}/ack", name="message_ack")
+async def message_ack(request: Request, message_id: str, client: Annotated[ApiKeyInfo, Depends(api_key_client)]):
+    """The platform has taken the message: it is ``delivered`` (200 either way; 409 if withdrawn)."""
+    charge(request, client, 1)
+    try:
+        newly = await run_in_threadpool(acknowledge, request.app.state.engine, message_id[:100], utcnow())
+    except ItemNotFound:
+        return json_error(404, "no message has this message_id")
+    except NotDeliverable as exc:
+        return json_error(409, str(exc))
+    return JSONResponse({"message_id": message_id, "state": "delivered", "newly_delivered": newly})
