@@ -89,10 +89,7 @@ def item_page(request: Request, queue_item_id: int, moderator: CurrentModerator,
     following, preceding = (neighbour(engine, flt, place, forward=f) for f in (True, False))
     history, messages = item_history(engine, queue_item_id), item_messages(engine, queue_item_id)
     written = {d.id: d.message for d in history if d.message}
-    if is_open:
-        actions = allowed_actions(item.status) if claim_error is None else []
-    else:
-        actions = [a for a in allowed_actions(item.status) if a is Action.REOPEN]
+    actions = allowed_actions(item.status) if claim_error is None else []  # decided: only "Reopen"
     return render(request, "item.html", {
         "item": item, "reasons": reasons, "provenance": provenance, "tags": _tags(item.tags),
         "findings": finding_lines(item.provenance_findings), "warnings": warning_lines(item.warnings),
