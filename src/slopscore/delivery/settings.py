@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-__all__ = ["DeliveryConfig", "DeliveryConfigError", "check_webhook_url"]
+__all__ = ["DeliveryConfig", "DeliveryConfigError", "MIN_SECRET_BYTES", "check_webhook_url"]
+
+#: The shortest signing secret accepted.
+MIN_SECRET_BYTES = 32
 
 
 class DeliveryConfigError(ValueError):
@@ -71,8 +74,8 @@ class DeliveryConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "webhook_url", check_webhook_url(self.webhook_url))
-        if not isinstance(self.secret, bytes) or len(self.secret) < 32:
-            raise DeliveryConfigError("the webhook secret must be at least 32 bytes")
+        if not isinstance(self.secret, bytes) or len(self.secret) < MIN_SECRET_BYTES:
+            raise DeliveryConfigError(f"the webhook secret must be at least {MIN_SECRET_BYTES} bytes")
         checks = {"timeout_s": 0 < self.timeout_s <= 300, "max_attempts": 1 <= self.max_attempts <= 100,
                   "backoff_base_s": 0 < self.backoff_base_s <= self.backoff_cap_s,
                   "backoff_factor": 1 <= self.backoff_factor <= 10, "backoff_cap_s": self.backoff_cap_s <= 7 * 86400,

@@ -32,12 +32,11 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from slopscore.delivery.settings import DeliveryConfigError
+from slopscore.delivery.settings import MIN_SECRET_BYTES, DeliveryConfigError
 
 __all__ = ["MIN_SECRET_BYTES", "SIGNATURE_HEADER", "load_secret", "sign", "verify"]
 
 SIGNATURE_HEADER = "Slopscore-Signature"
-MIN_SECRET_BYTES = 32
 _MAX_HEADER_CHARS = 2048
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _HEX_DIGEST = re.compile(r"[0-9a-f]{64}")

@@ -7,6 +7,7 @@ Redirects are never followed (a 3xx is a failure to retry: the URL needs fixing)
 from __future__ import annotations
 
 import errno
+import functools
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -44,8 +45,9 @@ class Attempt:
     retry_after_s: float | None = None
 
 
+@functools.cache
 def user_agent() -> str:
-    """``slopscore/<version>``."""
+    """``slopscore/<version>`` (read from the installed metadata once)."""
     try:
         return f"slopscore/{metadata.version('slopscore')}"
     except metadata.PackageNotFoundError:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from slopscore.review.schema import DeliveryState, OutboxMessage
 from slopscore.review.validation import InvalidInput, ItemNotFound, as_utc
 
-__all__ = ["MAX_ERROR_CHARS", "MESSAGE_TYPE", "OutboxRecord", "item_messages", "lease_due", "list_outbox",
+__all__ = ["MAX_ERROR_CHARS", "MESSAGE_TYPE", "OutboxRecord", "delivered_values", "item_messages", "lease_due", "list_outbox",
            "outbox_counts", "queue_member_message", "record_delivered", "record_failure", "release_leases",
            "requeue_failed", "withdraw_queued"]
 
@@ -135,6 +135,12 @@ def lease_due(engine: Engine, *, now: datetime, limit: int, lease_seconds: float
     return leased
 
 
+def delivered_values(now: datetime) -> dict:
+    """The columns of a message the platform took at ``now`` (its lease released)."""
+    return {"state": DeliveryState.DELIVERED.value, "delivered_at": now, "next_attempt_at": None,
+            "locked_until": None, "last_error": None}
+
+
 def record_delivered(engine: Engine, row_id: int, now: datetime) -> bool:
     """The platform acknowledged the message (2xx): mark it ``delivered`` and release its lease.
 
@@ -142,8 +148,8 @@ def record_delivered(engine: Engine, row_id: int, now: datetime) -> bool:
     platform has it, so "withdrawn" would no longer be true. Delivered and failed rows are
     left alone. Returns whether the row was updated.
     """
-    result = _update_attempted(engine, row_id, (DeliveryState.QUEUED, DeliveryState.WITHDRAWN), now, {
-        "state": DeliveryState.DELIVERED.value, "delivered_at": now, "next_attempt_at": None, "last_error": None})
+    result = _update_attempted(engine, row_id, (DeliveryState.QUEUED, DeliveryState.WITHDRAWN), now,
+                               delivered_values(now))
     return result == 1
 
 
@@ -178,7 +184,7 @@ def _update_attempted(engine: Engine, row_id: int, states, now: datetime, values
         return connection.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == row_id, OutboxMessage.state.in_([s.value for s in states]))
-            .values(attempts=OutboxMessage.attempts + 1, last_attempt_at=now, locked_until=None, **values)
+            .values({"attempts": OutboxMessage.attempts + 1, "last_attempt_at": now, "locked_until": None, **values})
         ).rowcount
 
 

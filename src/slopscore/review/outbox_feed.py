@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
+from slopscore.review.outbox import delivered_values
 from slopscore.review.schema import DeliveryState, OutboxMessage
 from slopscore.review.validation import ItemNotFound, ModerationError
 
@@ -64,8 +65,7 @@ def acknowledge(engine: Engine, message_id: str, now: datetime) -> bool:
     with engine.begin() as connection:
         changed = connection.execute(
             update(OutboxMessage).where(OutboxMessage.message_id == message_id, OutboxMessage.state.in_(_OFFERED))
-            .values(state=DeliveryState.DELIVERED.value, delivered_at=now, next_attempt_at=None,
-                    locked_until=None, last_error=None)).rowcount
+            .values(delivered_values(now))).rowcount
         if changed == 1:
             return True
         state = connection.execute(select(OutboxMessage.state).where(OutboxMessage.message_id == message_id)).scalar()

@@ -21,7 +21,7 @@ from slopscore.web.reason_chips import reason_view
 from slopscore.web.security import csrf_token
 from slopscore.web.wording import skip_reason_text
 
-__all__ = ["flash", "make_environment", "relative_age", "render", "score_meaning"]
+__all__ = ["flash", "make_environment", "problem", "relative_age", "render", "score_meaning"]
 
 TEMPLATES = Path(__file__).resolve().with_name("templates")
 _MAX_FLASH = 5
@@ -113,6 +113,12 @@ def flash(request: Request, text: str, kind: str = "info") -> None:
     messages = list(request.session.get("flash", []))[-(_MAX_FLASH - 1):]
     messages.append([kind if kind in {"info", "error"} else "info", str(text)[:300]])
     request.session["flash"] = messages
+
+
+def problem(request: Request, title: str, message: str, status_code: int = 400,
+            item_url: str | None = None) -> HTMLResponse:
+    """The error page: ``title``, a message safe to show, and a link back to an item if given."""
+    return render(request, "error.html", {"title": title, "message": message, "item_url": item_url}, status_code)
 
 
 def render(request: Request, name: str, context: dict, status_code: int = 200) -> HTMLResponse:

@@ -23,7 +23,7 @@ from slopscore.review.accounts import (
 from slopscore.review.schema import Role
 from slopscore.review.validation import InvalidInput, ItemNotFound
 from slopscore.web.auth import CurrentAdmin
-from slopscore.web.render import flash, render
+from slopscore.web.render import flash, problem, render
 
 __all__ = ["router"]
 
@@ -38,7 +38,7 @@ def moderators_page(request: Request, admin: CurrentAdmin):
 
 
 def _not_changed(request: Request, message: str):
-    return render(request, "error.html", {"title": "Not changed", "message": message, "item_url": None}, 400)
+    return problem(request, "Not changed", message)
 
 
 @router.post("/moderators", name="add_moderator")

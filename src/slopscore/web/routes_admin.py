@@ -19,7 +19,7 @@ from slopscore.review.messages import (
 from slopscore.review.validation import InvalidInput, ItemNotFound
 from slopscore.web.auth import CurrentAdmin, CurrentModerator
 from slopscore.web.item_query import MAX_ROW_ID, row_id
-from slopscore.web.render import flash, render
+from slopscore.web.render import flash, problem, render
 
 __all__ = ["router"]
 
@@ -43,8 +43,7 @@ def _save(request: Request, moderator: str, name: str, body: str, template_id: i
     except ItemNotFound:
         raise HTTPException(404) from None
     except InvalidInput as exc:
-        return render(request, "error.html", {"title": "Template not saved", "message": str(exc),
-                                              "item_url": None}, 400)
+        return problem(request, "Template not saved", str(exc))
     flash(request, f"Saved template “{saved.name}” (version {saved.version}).")
     return RedirectResponse("/templates", status_code=303)
 

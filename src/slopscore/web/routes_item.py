@@ -46,7 +46,7 @@ from slopscore.web.auth import CurrentModerator, safe_next
 from slopscore.web.item_query import breakdown, load_item, model_base_rate, nearest_works, recent_works, row_id
 from slopscore.web.queue_nav import filter_of, neighbour, place_of
 from slopscore.web.queue_query import json_texts
-from slopscore.web.render import flash, render
+from slopscore.web.render import flash, problem, render
 from slopscore.web.wording import finding_lines, warning_lines
 
 __all__ = ["router"]
@@ -225,5 +225,4 @@ def _confirm_escalation(request: Request, queue_item_id: int, note: str, back: s
 
 
 def _problem(request: Request, status: int, title: str, message: str, queue_item_id: int):
-    return render(request, "error.html", {"title": title, "message": message,
-                                          "item_url": f"/items/{queue_item_id}"}, status)
+    return problem(request, title, message, status, item_url=f"/items/{queue_item_id}")

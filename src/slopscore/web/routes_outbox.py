@@ -15,7 +15,7 @@ from slopscore.review.outbox import list_outbox, outbox_counts, requeue_failed
 from slopscore.review.schema import DeliveryState
 from slopscore.review.validation import InvalidInput, ItemNotFound, utcnow
 from slopscore.web.auth import CurrentAdmin
-from slopscore.web.render import flash, render
+from slopscore.web.render import flash, problem, render
 
 __all__ = ["router"]
 
@@ -38,7 +38,7 @@ def outbox_retry(request: Request, admin: CurrentAdmin, message_id: Annotated[st
     try:
         requeue_failed(request.app.state.engine, message_id[:36], now=utcnow())
     except (ItemNotFound, InvalidInput) as exc:
-        return render(request, "error.html", {"title": "Not queued", "message": str(exc), "item_url": None}, 400)
+        return problem(request, "Not queued", str(exc))
     worker = request.app.state.delivery_worker
     if worker is not None:
         worker.wake()

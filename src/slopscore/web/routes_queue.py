@@ -28,7 +28,7 @@ from slopscore.web.queue_query import (
     SortKey,
     fetch_page,
 )
-from slopscore.web.render import render
+from slopscore.web.render import problem, render
 
 __all__ = ["router"]
 
@@ -72,7 +72,7 @@ def queue_page(request: Request, moderator: CurrentModerator):
         flt = replace(QueueFilter.from_params(params), viewer=moderator)
         after = Cursor.decode(params.get("after"), flt.sort)
     except InvalidInput as exc:
-        return render(request, "error.html", {"title": "Invalid filter", "message": str(exc)}, 400)
+        return problem(request, "Invalid filter", str(exc))
     page = fetch_page(engine, flt, after)
     counts = request.app.state.queue_counts(flt)
     position = request.app.state.queue_counts.position(flt, after, counts.needs_look, _carried(params.get("at")))
