@@ -130,6 +130,17 @@ def test_cross_account_duplicates_alone_do_not_raise_the_score():
     assert any("posted by 7 other accounts" in r for r in model.reasons(alone)[1])
 
 
+def test_a_reposted_images_distance_from_the_posters_portfolio_does_not_count():
+    """A repost is expected to be unlike the poster's own works: the distance is no evidence."""
+    model = TriageModel()
+    signals = _signals(3, ai_evidence=[3.0] * 3, centroid_z=[6.0, 6.0, 0.0], cross_account_posters=[0, 4, 4])
+    own, repost, typical_repost = model.score(signals)
+    assert own > repost == typical_repost
+    outlier = FEATURES.index("portfolio_outlier")
+    assert model.contributions(signals)[1, outlier] == 0
+    assert not any("unlike this artist" in r for r in model.reasons(signals)[1])
+
+
 def test_declared_ai_with_process_notes_lowers_the_score():
     model = TriageModel()
     scores = model.score(_signals(2, ai_evidence=[3.0, 3.0], declared_ai=[False, True],

@@ -16,7 +16,7 @@ feature                 value                                                   
                         (changed after signing) says so. A declared work's metadata
                         only confirms the declaration: 0
 ``portfolio_outlier``   gate x max(0, distance from the artist's works, in their    >= 0
-                        own spread)
+                        own spread); 0 for an image other accounts also posted
 ``near_duplicates``     gate x log1p(near-identical uploads by the same artist)      >= 0
 ``upload_burst``        gate x log of uploads in the window over the artist's       >= 0
                         usual count (accounts with a history only)
@@ -32,6 +32,11 @@ points to AI: ``gate = clip(max(ai_evidence, 0) / GATE_FULL + file_says_ai, 0, 1
 when the detector and provenance both point to a human (then context changes nothing),
 and 1 once the detector alone is ``GATE_FULL`` logits (odds of about 7 to 1) towards AI
 or a file declares AI. ``GATE_FULL`` is a design constant, not a fitted value.
+
+**Reposts.** An image that other accounts also posted (``cross_account_posters`` > 0, a
+repost or a protest) is expected to be unlike the poster's own works: the repost explains
+the distance, and a cross-account duplicate is never evidence of AI generation. Its
+distance from the portfolio therefore does not count.
 """
 
 from __future__ import annotations
@@ -91,7 +96,8 @@ class TriageSignals:
         Generator named by the file (str) or None.
     declared_ai, has_process_notes : object arrays of bool or None
     cross_account_posters : int array
-        Other accounts that posted a near-identical image (informational only).
+        Other accounts that posted a near-identical image. Never raises the score; where
+        it is above 0 the distance from the portfolio does not count (see *Reposts*).
     ai_evidence : float array, optional
         The detector's log-likelihood ratio (logit P(AI) minus the logit of the AI share
         it was calibrated for); higher = more AI-like. Derived from ``p_ai`` (as if
@@ -170,10 +176,11 @@ def triage_features(signals: TriageSignals, new_account_usual_uploads: float) ->
     new_account = np.where(no_history, uploads / max(float(new_account_usual_uploads), 1.0), np.nan)
     declared_ai = _flags(signals.declared_ai)
     declared = declared_ai & _flags(signals.has_process_notes)
+    own_work = np.nan_to_num(as_float(signals.cross_account_posters), nan=0.0) <= 0
     columns = [
         evidence,
         np.where(declared_ai, 0.0, provenance),
-        gate * np.clip(as_float(signals.centroid_z), 0, _Z_CLIP),
+        np.where(own_work, gate * np.clip(as_float(signals.centroid_z), 0, _Z_CLIP), 0.0),
         gate * np.log1p(np.clip(as_float(signals.near_duplicates), 0, None)),
         gate * np.log(np.clip(ratio, 1, None)),
         gate * np.log(np.clip(new_account, 1, None)),
