@@ -130,6 +130,13 @@ def test_cross_account_duplicates_alone_do_not_raise_the_score():
     assert any("posted by 7 other accounts" in r for r in model.reasons(alone)[1])
 
 
+def test_only_distance_beyond_the_artists_usual_variation_counts():
+    model = TriageModel()
+    signals = _signals(4, ai_evidence=[3.0] * 4, centroid_z=[-2.0, 0.5, 1.0, 4.0])
+    outlier = model.contributions(signals)[:, FEATURES.index("portfolio_outlier")]
+    assert list(outlier[:3]) == [0, 0, 0] and outlier[3] == pytest.approx(DEFAULT_WEIGHTS["portfolio_outlier"] * 3)
+
+
 def test_a_reposted_images_distance_from_the_posters_portfolio_does_not_count():
     """A repost is expected to be unlike the poster's own works: the distance is no evidence."""
     model = TriageModel()

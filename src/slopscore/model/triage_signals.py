@@ -15,8 +15,9 @@ feature                 value                                                   
                         use; 0.5 when only a credential that failed validation
                         (changed after signing) says so. A declared work's metadata
                         only confirms the declaration: 0
-``portfolio_outlier``   gate x max(0, distance from the artist's works, in their    >= 0
-                        own spread); 0 for an image other accounts also posted
+``portfolio_outlier``   gate x max(0, z - 1): the distance from the artist's works  >= 0
+                        (z, in their own spread) beyond their usual variation; 0
+                        for an image other accounts also posted
 ``near_duplicates``     gate x log1p(near-identical uploads by the same artist)      >= 0
 ``upload_burst``        gate x log of uploads in the window over the artist's       >= 0
                         usual count (accounts with a history only)
@@ -33,6 +34,13 @@ when the detector and provenance both point to a human (then context changes not
 and 1 once the detector alone is ``GATE_FULL`` logits (odds of about 7 to 1) towards AI
 or a file declares AI. ``GATE_FULL`` is a design constant, not a fitted value.
 
+**Usual variation.** ``z`` is how far an upload lies from the artist's earlier works,
+less the artist's typical distance, in units of the spread of those distances (were the
+distances normal, one in six of the artist's own works would lie more than one spread
+out). Distance within ``USUAL_SPREAD`` is the artist's ordinary variation, not a sign
+that they did not make the work, so only the distance beyond it counts (a design
+constant, not a fitted value).
+
 **Reposts.** An image that other accounts also posted (``cross_account_posters`` > 0, a
 repost or a protest) is expected to be unlike the poster's own works: the repost explains
 the distance, and a cross-account duplicate is never evidence of AI generation. Its
@@ -45,7 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CONTEXT_FEATURES", "FEATURES", "GATE_FULL", "SIGNS", "TAMPERED_STRENGTH", "TriageSignals",
+__all__ = ["CONTEXT_FEATURES", "FEATURES", "GATE_FULL", "SIGNS", "TAMPERED_STRENGTH", "USUAL_SPREAD", "TriageSignals",
            "as_float", "context_gate", "detector_evidence", "provenance_strength", "triage_features"]
 
 FEATURES = (
@@ -64,6 +72,8 @@ SIGNS = {"ai_evidence": 1, "file_says_ai": 1, "portfolio_outlier": 1, "near_dupl
          "upload_burst": 1, "new_account_burst": 1, "declared_with_notes": -1}
 #: Detector evidence (logits) at which context counts in full.
 GATE_FULL = 2.0
+#: Distance from the portfolio (z, in the artist's own spread) that is ordinary variation.
+USUAL_SPREAD = 1.0
 #: Weight of a credential that declares AI but failed validation, relative to a valid one.
 TAMPERED_STRENGTH = 0.5
 _EVIDENCE_CLIP = 8.0
@@ -180,7 +190,7 @@ def triage_features(signals: TriageSignals, new_account_usual_uploads: float) ->
     columns = [
         evidence,
         np.where(declared_ai, 0.0, provenance),
-        np.where(own_work, gate * np.clip(as_float(signals.centroid_z), 0, _Z_CLIP), 0.0),
+        np.where(own_work, gate * np.clip(as_float(signals.centroid_z) - USUAL_SPREAD, 0, _Z_CLIP), 0.0),
         gate * np.log1p(np.clip(as_float(signals.near_duplicates), 0, None)),
         gate * np.log(np.clip(ratio, 1, None)),
         gate * np.log(np.clip(new_account, 1, None)),
