@@ -53,8 +53,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CONTEXT_FEATURES", "FEATURES", "GATE_FULL", "SIGNS", "TAMPERED_STRENGTH", "USUAL_SPREAD", "TriageSignals",
-           "as_float", "context_gate", "detector_evidence", "provenance_strength", "triage_features"]
+__all__ = ["CONTEXT_FEATURES", "FEATURES", "GATE_FULL", "SIGNS", "TAMPERED_STRENGTH", "USUAL_SPREAD",
+           "TriageSignals", "as_float", "context_gate", "detector_evidence", "provenance_strength",
+           "triage_features"]
 
 FEATURES = (
     "ai_evidence",
