@@ -368,6 +368,8 @@ def run_embed_benchmark(args) -> None:
             encoder = make_encoder(backbone, name, args.cache_dir, calibration)
             encoder.encode(real)  # bf16 and ONNX Runtime fp32 are checked on this first real batch
             labels[name] = f"{encoder.runtime} {encoder.precision}" + (" (eager)" if encoder.runtime == "torch" else "")
+            if name.endswith("bf16") and encoder.precision != "bf16":  # refused: say so, not a second fp32 row
+                labels[name] = f"torch bf16 refused→{encoder.precision}"
             check = encoder.agreement or encoder.precision_check
             if check is not None:
                 text = check.describe() if hasattr(check, "describe") else \
