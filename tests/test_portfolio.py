@@ -193,7 +193,8 @@ def naive_features(data: dict, config: PortfolioConfig) -> dict[str, np.ndarray]
     window_counts = [len(trailing(i, config.burst_window_s)) for i in range(n)]
     for i in range(n):
         portfolio = [
-            j for j in range(n) if artists[j] == artists[i] and accepted[j] and times[j] < times[i]
+            j for j in range(n)
+            if artists[j] == artists[i] and accepted[j] and times[j] <= times[i] - config.burst_window_s
         ]
         m = len(portfolio)
         out["portfolio_size"][i] = m
@@ -270,6 +271,21 @@ def test_a_new_account_has_no_usual_rate():
     assert np.isnan(features.burst_ratio).all()  # no "4x this artist's usual rate" for a newcomer
     later = portfolio_features(vectors, ["new"] * 4, np.array([0, 0, 2, 2]) * HOUR, np.ones(4, bool))
     assert np.isnan(later.burst_ratio[:2]).all() and np.isfinite(later.burst_ratio[2:]).all()
+
+
+def test_works_posted_in_the_same_sitting_are_not_each_others_portfolio():
+    rng = np.random.default_rng(10)
+    history = unit(rng.standard_normal((6, 16)))
+    backlog = unit(rng.standard_normal((12, 16)))
+    start = 1_700_000_000
+    times = np.concatenate([start + np.arange(6) * 7 * DAY, start + 60 * DAY + np.arange(12) * 240])
+    features = portfolio_features(np.vstack([history, backlog]), ["a"] * 18, times.astype(np.int64),
+                                  np.ones(18, bool))
+    np.testing.assert_array_equal(features.portfolio_size[6:], 6)  # the earlier works, not the backlog
+    new_account = portfolio_features(backlog, ["b"] * 12, times[6:].astype(np.int64), np.ones(12, bool))
+    np.testing.assert_array_equal(new_account.portfolio_size, 0)
+    assert new_account.cold_start.all() and np.isnan(new_account.centroid_z).all()
+    assert new_account.uploads_in_window[-1] == 12  # the backlog is judged by its count instead
 
 
 def test_identical_timestamps_are_not_earlier_than_each_other():

@@ -1,9 +1,12 @@
 """Portfolio consistency: how unlike an artist's own earlier accepted work each upload is.
 
 Every feature of an upload is computed from the same artist's uploads only, and the
-portfolio features from that artist's *accepted* works uploaded *strictly before* it:
-never later uploads, never other artists, never the upload itself. Uploads with the
-same timestamp are therefore not each other's portfolio. Below ``min_portfolio``
+portfolio features from that artist's *accepted* works uploaded *before its sitting*
+(the burst window ``(t - W, t]`` that ends at it): never later uploads, never other
+artists, never the upload itself. Works posted in the same sitting, such as a backlog
+posted in one hour or uploads with the same timestamp, are not each other's portfolio:
+they are not yet an established body of work, and are judged by their count and their
+near-duplicates instead. Below ``min_portfolio``
 earlier works an upload is in the explicit cold-start state: its distances and
 z-scores are NaN, never an invented number. :class:`PortfolioFeatures` gives each
 feature's range and direction.
@@ -93,7 +96,8 @@ class PortfolioConfig:
     near_duplicate_window_s : float, default 86400 (24 h)
         Length of the trailing window searched for near-duplicates.
     burst_window_s : float, default 3600 (1 h)
-        Length of the trailing window in which uploads are counted for bursts.
+        Length of the trailing window in which uploads are counted for bursts; also
+        the sitting whose works are left out of each other's portfolio.
     burst_prior_windows : float, default 1.0
         Weight, in windows, of the prior belief that a window ending at an upload
         holds just that upload. Gives new artists a usual count of 1 instead of 0/0.
@@ -128,7 +132,8 @@ class PortfolioFeatures:
     Attributes
     ----------
     portfolio_size : ndarray of int64
-        Same artist's accepted works uploaded strictly earlier; 0 and up.
+        Same artist's accepted works uploaded before the upload's sitting (at or
+        before ``t - burst_window_s``); 0 and up.
     cold_start : ndarray of bool
         True when ``portfolio_size < min_portfolio``; the four distance features are
         then NaN.
@@ -293,7 +298,7 @@ def _artist_features(
     works = zero_padded(vectors[accepted], padded_rows)
     work_count = int(accepted.sum())
 
-    sizes = _portfolio_sizes(times, accepted)
+    sizes = _portfolio_sizes(times, accepted, seconds_to_ns(config.burst_window_s))
     cold = sizes < config.min_portfolio
     known_sizes = np.where(cold, 0, sizes)  # 0: not computed
     prefix = prefix_sums(works[:work_count])
@@ -330,8 +335,11 @@ def _artist_features(
     }
 
 
-def _portfolio_sizes(times: np.ndarray, accepted: np.ndarray) -> np.ndarray:
-    """Accepted works uploaded strictly before each upload (ties are not earlier)."""
-    earlier = np.searchsorted(times, times, side="left")
+def _portfolio_sizes(times: np.ndarray, accepted: np.ndarray, sitting_ns: int) -> np.ndarray:
+    """Accepted works uploaded before each upload's sitting ``(t - sitting, t]``.
+
+    Times are sorted, so each portfolio is a prefix of the artist's accepted works.
+    """
+    earlier = np.searchsorted(times, times - sitting_ns, side="right")
     accepted_before = np.concatenate([[0], np.cumsum(accepted)])
     return accepted_before[earlier].astype(np.int64)
