@@ -85,13 +85,19 @@ def write_weights(config: Path, block: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("items", type=Path, help="items.parquet written by slopscore benchmark")
+    parser.add_argument("items", type=Path,
+                        help="items.parquet written by slopscore benchmark, or the benchmark's folder")
     parser.add_argument("--config", type=Path, default=None, help="settings the benchmark ran with")
     parser.add_argument("--write", type=Path, default=None, help="config file whose weights to replace")
     parser.add_argument("--fit-context", action="store_true",
                         help="also fit the context weights (simulated in the benchmark; never written)")
     args = parser.parse_args(argv)
     settings = load_settings(args.config)
+    if args.items.is_dir():
+        args.items = args.items / "items.parquet"
+    if not args.items.is_file():
+        print(f"error: {args.items} not found (run scripts/benchmark_real_images.sh first)", file=sys.stderr)
+        return 2
     items = pd.read_parquet(args.items)
     items = items[(items["fold_kind"] == "seen generators") & items["p_ai"].notna()].reset_index(drop=True)
     if items.empty or items["is_concern"].nunique() < 2:

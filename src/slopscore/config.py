@@ -115,7 +115,7 @@ class TriageSettings(_Frozen):
     review_threshold: float = Field(0.5, gt=0, lt=1)
     review_threshold_rule: Literal["fixed", "human_fpr"] = "fixed"
     target_human_fpr: float = Field(0.02, gt=0, lt=1)
-    new_account_usual_uploads: float = Field(10.0, ge=1)
+    new_account_usual_uploads: float = Field(30.0, ge=1)
 
     @field_validator("weights")
     @classmethod

@@ -46,8 +46,10 @@ __all__ = ["DEFAULT_BASE_RATE", "DEFAULT_NEW_ACCOUNT_UPLOADS", "DEFAULT_WEIGHTS"
 
 #: Share of uploads that are concerns, when nothing else is configured.
 DEFAULT_BASE_RATE = 0.05
-#: Uploads a new account usually makes in one burst window (a first backlog), platform-wide.
-DEFAULT_NEW_ACCOUNT_UPLOADS = 10.0
+#: Uploads a new account may make in one burst window as ordinary human behaviour, platform-wide:
+#: an artist who joins often posts a backlog of 10-30 earlier works within the first hour
+#: (the product brief's own example), so only a count beyond that is evidence.
+DEFAULT_NEW_ACCOUNT_UPLOADS = 30.0
 #: ``intercept`` is the offset added to ``logit(base_rate)``; the rest weigh the features.
 DEFAULT_WEIGHTS = {"intercept": 0.0, "ai_evidence": 1.0, "file_says_ai": 3.0, "portfolio_outlier": 0.3,
                    "near_duplicates": 0.6, "upload_burst": 0.5, "new_account_burst": 0.5,
