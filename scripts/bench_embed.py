@@ -10,12 +10,15 @@ for the offline default), as medians of interleaved rounds (this machine's speed
     batch, int8 on its calibration images);
   * one row per runtime: PyTorch eager fp32 *before* this change (glibc's allocator defaults,
     in a fresh process), PyTorch eager fp32 and bf16, ONNX Runtime fp32 and int8, each with
-    images/s for the encoder alone (the ceiling: the better of this process, where idle OpenMP
-    threads sleep as in slopscore, and a fresh process where they spin), end to end from JPEG
+    images/s for the encoder alone (the ceiling: the better of this process, where idle threads
+    sleep as in slopscore, and a fresh process where they spin, for every runtime), end to end from JPEG
     files, PNG files and small PNGs (64-128 px) (read, hash, decode, resize in DataLoader
     workers while the model runs), each as a share of the encoder alone and the best share
     the cores allow (from the decoding worker's CPU time per file), and the encoder alone as
     a multiple of the eager rate before;
+  * the encoders alone side by side in one process, in interleaved turns, as the median of
+    the per-turn ratios to PyTorch (the machine's drift between fresh processes can reach
+    10%; turns a few seconds apart share it);
   * the naive loop of research code (one image at a time, fresh process) on the JPEGs;
   * the small-PNG run: `slopscore embed`'s job over the small PNGs, cold cache, in a fresh
     process per runtime (start-up included, as the command runs): wall, user and system
@@ -152,6 +155,33 @@ def encoder_alone(encoder: ImageEncoder, count: int, batch_size: int) -> float:
     return batches * batch_size / (time.perf_counter() - start)
 
 
+def interleaved_alone(encoders: dict[str, ImageEncoder], rounds: int, count: int, batch_size: int) -> dict:
+    """Each encoder alone, in turns within one process (order reversed every other round), so
+    that the machine's drift hits every runtime alike: images/s per runtime and round."""
+    for encoder in encoders.values():
+        encoder_alone(encoder, batch_size, batch_size)  # warm-up, every core
+    rates: dict[str, list[float]] = {name: [] for name in encoders}
+    for turn in range(rounds):
+        for name in (list(encoders) if turn % 2 == 0 else list(encoders)[::-1]):
+            rates[name].append(encoder_alone(encoders[name], count, batch_size))
+    return rates
+
+
+def print_interleaved(rates: dict[str, list[float]], labels: dict, rounds: int, count: int) -> None:
+    """Median images/s and, against each PyTorch row, the median of the per-round ratios."""
+    print(f"encoder alone, side by side: one process, {rounds} interleaved turns of {count} images per runtime "
+          "(idle threads sleep); ratio = median of per-turn ratios [interquartile range]")
+    bases = [name for name in ("torch-bf16", "torch-fp32") if name in rates]
+    for name, values in rates.items():
+        cells = []
+        for base in bases:
+            if base != name:
+                ratio = np.asarray(values) / np.asarray(rates[base])
+                cells.append(f"{np.median(ratio):.2f}x {labels[base]} [{np.percentile(ratio, 25):.2f}, "
+                             f"{np.percentile(ratio, 75):.2f}]")
+        print(f"  {labels[name]:<24}{np.median(values):>7.1f} i/s   " + "; ".join(cells))
+
+
 def worker_cpu_ms(paths: list[str], preprocess: Preprocess, with_signals: bool = False) -> float:
     """CPU milliseconds a decoding worker spends per file (read, hash, decode, resize and,
     ``with_signals``, provenance and PDQ), measured here in one thread."""
@@ -264,10 +294,22 @@ def child_mode(args) -> bool:
         print(json.dumps(rates))
     elif args.child_alone:
         runtime, calibration = args.child_alone
+        if os.environ.get("OMP_WAIT_POLICY") == "ACTIVE":  # ONNX Runtime's own threads spin too
+            from slopscore.embedding.onnx_runtime import OnnxSession
+
+            OnnxSession.spin_while_waiting = True
         backbone = bench_backbone(args.backbone)
         encoder = make_encoder(backbone, runtime, Path(args.cache_dir), calibration)
         encoder.encode(first_real_batch(backbone, calibration, args.batch_size))
         print(json.dumps(encoder_alone(encoder, args.images, args.batch_size)))
+    elif args.child_interleaved:
+        names, calibration = args.child_interleaved[:-1], args.child_interleaved[-1]
+        backbone = bench_backbone(args.backbone)
+        encoders = {}
+        for name in names:
+            encoders[name] = make_encoder(backbone, name, Path(args.cache_dir), calibration)
+            encoders[name].encode(first_real_batch(backbone, calibration, args.batch_size))
+        print(json.dumps(interleaved_alone(encoders, args.rounds * 3, 2 * args.batch_size, args.batch_size)))
     elif args.child_naive:
         print(json.dumps(naive_loop(args.backbone, args.child_naive)))
     elif args.child_small:
@@ -297,6 +339,7 @@ def parse_args(argv=None):
     parser.add_argument("--child-alone", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--child-rates", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--child-naive", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--child-interleaved", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--child-small", nargs=3, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -316,12 +359,14 @@ def versions_line() -> str:
 
 def measure_round(name: str, args, folder: Path, calibration: str) -> dict:
     """One round of one runtime, in a fresh process (runtimes never share an allocator or the
-    cores' threads): encoder alone, then end to end per kind of file. PyTorch's encoder alone
-    is the better of that and a fresh process where OpenMP threads spin."""
+    cores' threads): encoder alone, then end to end per kind of file. On the CPU, every
+    runtime's encoder alone is the better of that and a fresh process where idle threads spin
+    (OpenMP's for PyTorch, the session's for ONNX Runtime), so no runtime gets two tries
+    where another gets one."""
     base = ["--backbone", args.backbone, "--cache-dir", str(args.cache_dir), "--images", str(args.images),
             "--batch-size", str(args.batch_size), "--workers", str(args.workers)]
     rates = json.loads(child([*base, "--child-rates", name, str(folder), calibration]))
-    if name in ("torch-fp32", "torch-bf16") and not torch.cuda.is_available():
+    if not torch.cuda.is_available():
         spinning = json.loads(child([*base, "--child-alone", name, calibration], {"OMP_WAIT_POLICY": "ACTIVE"}))
         rates["alone"] = max(rates["alone"], spinning)
     return rates
@@ -398,6 +443,12 @@ def run_embed_benchmark(args) -> None:
                       f"small-PNG end to end {rate[name]['small'] / rate['torch-before']['small']:.1f}x")
         print("best possible share: end to end / encoder alone if decoding overlapped the model perfectly "
               "(from the encoder's rate and the worker's CPU per file)")
+        paired = [name for name in names if name != "torch-before"]  # BEFORE needs a process of its own
+        if len(paired) > 1:
+            turns = json.loads(child(["--backbone", args.backbone, "--cache-dir", str(args.cache_dir),
+                                      "--batch-size", str(args.batch_size), "--rounds", str(args.rounds),
+                                      "--child-interleaved", *paired, calibration]))
+            print_interleaved(turns, labels, args.rounds * 3, 2 * args.batch_size)
         print(f"small-PNG run: slopscore embed's job over {args.small_pngs} small PNGs, cold cache, fresh process "
               "per runtime (start-up and model load included)")
         print(f"{'runtime':<24}{'wall s':>8}{'job s':>8}{'user s':>8}{'system s':>10}{'system/user':>13}")

@@ -136,8 +136,10 @@ def test_the_export_is_cached_with_what_it_depends_on(tiny, images, cache_dir, m
     assert _vectors(encoder, images[:4]).shape == (4, tiny.embed_dim)
 
 
-def test_the_cache_key_changes_with_backbone_preprocessing_precision_and_versions(tiny, effnet):
+def test_the_cache_key_changes_with_backbone_preprocessing_precision_and_versions(tiny, effnet, monkeypatch):
     import dataclasses
+
+    from slopscore.embedding import int8
 
     versions = runtime_versions()
     base = artifact_folder("/c", artifact_fields(tiny, "fp32", versions=versions))
@@ -152,6 +154,8 @@ def test_the_cache_key_changes_with_backbone_preprocessing_precision_and_version
         *(artifact_fields(tiny, "fp32", versions={**versions, name: versions[name] + ".post1"})
           for name in ("torch", "onnx", "onnxscript", "onnxruntime")),
     ]
+    monkeypatch.setattr(int8, "INT8_RECIPE", int8.INT8_RECIPE + 1)  # int8 models built another way
+    variants.append(artifact_fields(tiny, "int8", "aaaa1111", versions=versions))
     folders = {artifact_folder("/c", fields) for fields in variants}
     assert len(folders) == len(variants) and base not in folders
 
@@ -237,6 +241,28 @@ def test_int8_is_accepted_only_with_its_own_backbone_id(tiny, images, cache_dir)
     assert np.array_equal(_vectors(again, images[:8]), int8)
 
 
+def test_bias_additions_fold_into_the_integer_products_without_changing_the_output(tiny, images, cache_dir):
+    from slopscore.embedding.int8 import fold_bias_adds, prepare_for_quantisation, quantise_int8
+    from slopscore.embedding.onnx_runtime import OnnxSession
+
+    pixels = _batch(tiny, images).numpy()
+    prepared, weights, tail = prepare_for_quantisation(_fp32_folder(tiny, cache_dir) / "model.onnx",
+                                                       cache_dir / "fold")
+    model = quantise_int8(prepared, cache_dir / "fold" / "int8.onnx", pixels, tail)
+    before = OnnxSession(model, "int8", 1).run(pixels)
+    folded = fold_bias_adds(model)
+    graph = onnx.load(str(model)).graph
+    products = [node for node in graph.node if node.op_type == "MatMulIntegerToFloat"]
+    assert folded == len([node for node in products if len(node.input) == 7]) > 0
+    assert len(products) >= len(weights) // 2
+    product_outputs = {node.output[0] for node in products}
+    vectors = {t.name for t in graph.initializer if len(t.dims) == 1}
+    assert not [node for node in graph.node if node.op_type == "Add"
+                and set(node.input) & product_outputs and set(node.input) & vectors]  # none left
+    np.testing.assert_allclose(OnnxSession(model, "int8", 1).run(pixels), before, atol=1e-5)
+    assert fold_bias_adds(model) == 0  # nothing left to fold: the model is left as it was
+
+
 def test_int8_is_refused_when_it_disagrees_with_fp32(tiny, images, cache_dir, monkeypatch):
     monkeypatch.setattr(onnx_setup, "INT8_MIN_COSINE", 1.5)  # nothing can pass
     with pytest.raises(RuntimeCheckError, match="refusing the onnxruntime int8 encoder"):
@@ -292,6 +318,19 @@ def test_the_session_is_resized_when_the_workers_take_cores(tiny, images, cache_
     encoder.use_free_cores(0.5)
     assert encoder.threads == 1 and encoder._session.threads == 1
     assert np.abs(encoder.encode(_batch(tiny, images[:8])) - before).max() < 1e-6
+
+
+def test_session_threads_sleep_between_operators_unless_a_benchmark_asks(tiny, images, cache_dir, monkeypatch):
+    from slopscore.embedding.onnx_runtime import OnnxSession
+
+    def spinning(session: OnnxSession) -> str:
+        return session.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+
+    encoder = ImageEncoder(tiny, "cpu", "fp32", "onnxruntime", cache_dir=cache_dir)
+    encoder.encode(_batch(tiny, images[:2]))
+    assert spinning(encoder._session) == "0"  # the decoding workers need those cycles
+    monkeypatch.setattr(OnnxSession, "spin_while_waiting", True)
+    assert spinning(OnnxSession(encoder._session.model, "fp32", 1)) == "1"
 
 
 _FAULTS = """

@@ -137,9 +137,14 @@ def artifact_fields(backbone: LoadedBackbone, precision: str, calibration: str |
     versions : dict, optional
         Defaults to :func:`runtime_versions`.
     """
-    return {"format": EXPORT_FORMAT, "backbone": backbone.backbone_id,
-            "preprocess": backbone.preprocess.id, "precision": precision,
-            "calibration": calibration, "versions": versions or runtime_versions()}
+    fields = {"format": EXPORT_FORMAT, "backbone": backbone.backbone_id,
+              "preprocess": backbone.preprocess.id, "precision": precision,
+              "calibration": calibration, "versions": versions or runtime_versions()}
+    if precision == "int8":
+        from slopscore.embedding.int8 import INT8_RECIPE
+
+        fields["recipe"] = INT8_RECIPE
+    return fields
 
 
 def artifact_folder(cache_dir: str | os.PathLike[str] | None, fields: dict[str, object]) -> Path:

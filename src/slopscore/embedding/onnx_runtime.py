@@ -126,6 +126,9 @@ class OnnxSession:
     """
 
     name = "onnxruntime"
+    #: Whether idle intra-op threads spin instead of sleeping. Off: the decoding workers need
+    #: those cycles. Benchmarks of the encoder alone turn it on to measure the ceiling.
+    spin_while_waiting = False
 
     def __init__(self, model: Path, precision: str, threads: int):
         import onnxruntime as ort
@@ -134,7 +137,7 @@ class OnnxSession:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spin_while_waiting else "0")
         options.log_severity_level = 3
         self.model = model
         self.precision = precision

@@ -31,6 +31,7 @@ from slopscore.embedding.int8 import (
     calibration_pixels,
     calibration_sources,
     float_prefixes,
+    fold_bias_adds,
     prepare_for_quantisation,
     quantise_int8,
 )
@@ -181,6 +182,7 @@ class Int8Setup:
         output = staging / "model.onnx"
         for keep in float_prefixes(len(weights)):
             quantise_int8(prepared, output, None, [*weights[:keep], *tail], ranges=ranges)
+            folded = fold_bias_adds(output)
             try:
                 agreement = self._compare(output, "int8", pixels, INT8_MIN_COSINE)
             except RuntimeCheckError as exc:
@@ -190,7 +192,7 @@ class Int8Setup:
             shutil.rmtree(staging / "prepare", ignore_errors=True)
             (staging / "quantisation.json").write_text(json.dumps(
                 {"float_layers": keep, "layers": len(weights), "calibration_images": len(pixels),
-                 "min_cosine": agreement.min_cosine}, indent=1))
+                 "folded_bias_adds": folded, "min_cosine": agreement.min_cosine}, indent=1))
             return agreement
         shutil.rmtree(staging / "prepare", ignore_errors=True)
         raise failure
