@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -388,6 +391,27 @@ def test_items_hold_out_of_fold_scores_and_every_feature_the_scorer_reads(cli_ru
     assert (protest["cross_account_posters"] > 0).all()
     processed = items[items["processing"] == "processed"]
     assert not processed["file_says_ai"].any() and items.loc[items["processing"] == "as-is", "file_says_ai"].any()
+
+
+def test_the_default_weights_script_reproduces_its_fit_and_writes_only_a_better_one(cli_run, tmp_path):
+    from slopscore.config import load_settings
+    from tests.conftest import REPO
+
+    _, root = cli_run
+    script = [sys.executable, str(REPO / "scripts" / "fit_default_triage.py"), str(root / "out")]
+    first, second = (subprocess.run(script, capture_output=True, text=True, cwd=REPO) for _ in range(2))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout and "  weights:\n" in first.stdout  # the same fit, digit for digit
+    config = tmp_path / "default.yaml"
+    shutil.copy(REPO / "configs" / "default.yaml", config)
+    before = config.read_text()
+    written = subprocess.run([*script, "--write", str(config)], capture_output=True, text=True, cwd=REPO)
+    assert written.returncode == 0, written.stderr
+    block = written.stdout.split("not better")[0].split("wrote the weights")[0]
+    if "nothing written" in written.stdout:
+        assert config.read_text() == before
+    else:
+        assert block in config.read_text() and load_settings(config).triage.weights != load_settings().triage.weights
 
 
 def test_cli_writes_an_mlflow_run_with_the_data_note(cli_run):

@@ -16,6 +16,14 @@ def test_shipped_configs_load():
     assert offline.embedding.backbone == "effnet-lite0" and not offline.embedding.allow_download
 
 
+def test_the_shipped_triage_defaults_are_the_models_own():
+    from slopscore.model.triage import DEFAULT_NEW_ACCOUNT_UPLOADS, DEFAULT_WEIGHTS
+
+    for settings in (load_settings(REPO / "configs" / "default.yaml"), load_settings()):
+        assert {**DEFAULT_WEIGHTS, **settings.triage.weights} == DEFAULT_WEIGHTS
+        assert settings.triage.new_account_usual_uploads == DEFAULT_NEW_ACCOUNT_UPLOADS
+
+
 def test_overrides_win_and_none_changes_nothing(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("embedding:\n  batch_size: 8\n  device: cpu\n")

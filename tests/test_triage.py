@@ -72,8 +72,8 @@ def test_context_alone_never_lifts_a_work_the_detector_and_file_call_human():
 
 
 def test_a_new_human_artists_backlog_stays_below_the_threshold():
-    model = TriageModel()
-    backlog = _signals(30, ai_evidence=np.linspace(-4, 0.5, 30), uploads_in_window=np.arange(1, 31),
+    model = TriageModel()  # counts up to twice what a new account ordinarily posts in its first hour
+    backlog = _signals(30, ai_evidence=np.linspace(-4, 0.5, 30), uploads_in_window=np.arange(2, 62, 2),
                        burst_ratio=[np.nan] * 30, portfolio_size=[0] * 30, centroid_z=[np.nan] * 30)
     assert model.score(backlog).max() < THRESHOLD
 
