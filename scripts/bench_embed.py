@@ -157,9 +157,8 @@ def encoder_alone(encoder: ImageEncoder, count: int, batch_size: int) -> float:
 
 def interleaved_alone(encoders: dict[str, ImageEncoder], rounds: int, count: int, batch_size: int) -> dict:
     """Each encoder alone, in turns within one process (order reversed every other round), so
-    that the machine's drift hits every runtime alike: images/s per runtime and round."""
-    for encoder in encoders.values():
-        encoder_alone(encoder, batch_size, batch_size)  # warm-up, every core
+    that the machine's drift hits every runtime alike: images/s per runtime and round
+    (:func:`encoder_alone` warms each up first)."""
     rates: dict[str, list[float]] = {name: [] for name in encoders}
     for turn in range(rounds):
         for name in (list(encoders) if turn % 2 == 0 else list(encoders)[::-1]):

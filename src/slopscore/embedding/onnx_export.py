@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from slopscore.embedding import int8
 from slopscore.embedding.backbones import LoadedBackbone
 
 __all__ = [
@@ -141,9 +142,7 @@ def artifact_fields(backbone: LoadedBackbone, precision: str, calibration: str |
               "preprocess": backbone.preprocess.id, "precision": precision,
               "calibration": calibration, "versions": versions or runtime_versions()}
     if precision == "int8":
-        from slopscore.embedding.int8 import INT8_RECIPE
-
-        fields["recipe"] = INT8_RECIPE
+        fields["recipe"] = int8.INT8_RECIPE
     return fields
 
 

@@ -20,8 +20,8 @@ from sqlalchemy.engine import Connection, Engine
 from slopscore.review.schema import DeliveryState, OutboxMessage
 from slopscore.review.validation import InvalidInput, ItemNotFound, as_utc
 
-__all__ = ["MAX_ERROR_CHARS", "MESSAGE_TYPE", "OutboxRecord", "delivered_values", "item_messages", "lease_due", "list_outbox",
-           "outbox_counts", "queue_member_message", "record_delivered", "record_failure", "release_leases",
+__all__ = ["MAX_ERROR_CHARS", "MESSAGE_TYPE", "OutboxRecord", "delivered_values", "item_messages", "lease_due",
+           "list_outbox", "outbox_counts", "queue_member_message", "record_delivered", "record_failure", "release_leases",
            "requeue_failed", "withdraw_queued"]
 
 #: The ``type`` of every delivered payload (the receiver dispatches on it).
